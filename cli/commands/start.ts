@@ -1,0 +1,92 @@
+import type { Command } from 'commander';
+import { loadConfig } from '../../platform/config.ts';
+import { consumerLag } from '../../platform/kafka/lag.ts';
+import { stopLocalBroker } from '../../platform/kafka/localBroker.ts';
+import { createLogger } from '../../platform/log.ts';
+import { connectKafka, openMigratedStore, rawIngest } from '../../platform/pipeline.ts';
+import { TouchpointProducer } from '../../producers/touchpointProducer.ts';
+import { onShutdown } from '../shutdown.ts';
+import { emitOptions, numberOption, startEmitter, type EmitOptions } from './emit.ts';
+
+const fmt = (n: number) => n.toLocaleString('en-US');
+
+export function startCommand(program: Command): void {
+  emitOptions(program.command('start'))
+    .description('the main job: local Kafka (unless KAFKA_BROKERS), ClickHouse (embedded unless CLICKHOUSE_URL), the synthetic emitter and the processors, with a live status line; Ctrl-C stops cleanly')
+    .option('--duration <seconds>', 'stop by itself after this long', numberOption(1))
+    .option('--keep-kafka', 'leave the local broker running on exit (it is stopped if this command started it)')
+    .action(async (opts: EmitOptions & { duration?: number; keepKafka?: boolean }) => {
+      const config = loadConfig();
+      // The status line is the interface here; logs only for problems unless LOG_LEVEL says otherwise.
+      const log = createLogger(process.env.LOG_LEVEL ? config.logLevel : 'warn', 'cx');
+      const say = (s: string) => process.stdout.write(`${s}\n`);
+
+      say(config.kafkaBrokers ? `Kafka: ${config.kafkaBrokers.join(',')}` : 'Kafka: starting the local broker (the first run fetches it from Maven Central)...');
+      const kafka = await connectKafka(config, log);
+      say(`Kafka: ${kafka.brokers.join(',')}${kafka.startedBroker ? ' (local broker, started now)' : ''}; topics ${config.touchpointsTopic}, ${config.outcomesTopic}, ${config.deadLetterTopic}`);
+      const store = await openMigratedStore(config, log);
+      say(`ClickHouse: ${store.where}, database ${store.database}`);
+
+      const ingest = rawIngest(config, kafka, store, log);
+      await ingest.start();
+      const producer = new TouchpointProducer(kafka.kafka, kafka.registry, { touchpointsTopic: config.touchpointsTopic, outcomesTopic: config.outcomesTopic });
+      await producer.connect();
+      const rate = opts.rate ?? config.emitRate;
+      const emitter = startEmitter(producer, config.touchpointsTopic, { ...opts, rate });
+      say(`Emitting ${fmt(rate)} events/s. Ctrl-C to stop.`);
+
+      const admin = kafka.kafka.admin();
+      await admin.connect();
+      const inputs = [config.touchpointsTopic, config.outcomesTopic];
+      let lag = 0;
+      const started = Date.now();
+      let lastRows = 0;
+      let lastAt = started;
+      const tty = process.stdout.isTTY;
+      let lastPrinted = 0;
+      const status = async () => {
+        lag = await consumerLag(admin, config.consumerGroup, inputs).catch(() => lag);
+        const s = ingest.stats;
+        const now = Date.now();
+        const perSecond = ((s.touchpointRows + s.outcomeRows - lastRows) * 1000) / Math.max(1, now - lastAt);
+        lastRows = s.touchpointRows + s.outcomeRows;
+        lastAt = now;
+        const line = `produced ${fmt(emitter.produced + emitter.bad)} · rows ${fmt(s.touchpointRows)} touchpoints + ${fmt(s.outcomeRows)} outcomes · dead letters ${fmt(s.deadLetters)} · lag ${fmt(lag)} · ${fmt(Math.round(perSecond))} rows/s`;
+        if (tty) process.stdout.write(`\r\x1b[2K${line}`);
+        else if (now - lastPrinted >= 5000) {
+          lastPrinted = now;
+          say(line);
+        }
+      };
+      const ticker = setInterval(() => void status(), 1000);
+
+      let stopping: Promise<void> | undefined;
+      const stop = () =>
+        (stopping ??= (async () => {
+          clearInterval(ticker);
+          if (tty) process.stdout.write('\n');
+          say('Stopping: flushing the emitter, draining the processors, committing...');
+          await emitter.stop();
+          await producer.disconnect();
+          // Let the processors catch up on what was sent, so the summary is whole.
+          const deadline = Date.now() + 15_000;
+          while (Date.now() < deadline && (await consumerLag(admin, config.consumerGroup, inputs).catch(() => 1)) > 0) {
+            await new Promise((r) => setTimeout(r, 250));
+          }
+          await admin.disconnect();
+          await ingest.stop();
+          const s = ingest.stats;
+          await store.close();
+          say(`Done in ${((Date.now() - started) / 1000).toFixed(0)} s: sent ${fmt(emitter.produced)} events${emitter.bad ? ` and ${fmt(emitter.bad)} bad messages` : ''}; stored ${fmt(s.touchpointRows)} touchpoint rows, ${fmt(s.outcomeRows)} outcome rows, ${fmt(s.deadLetters)} dead letters.`);
+          if (kafka.startedBroker && !opts.keepKafka) {
+            await stopLocalBroker(config);
+            say('Kafka: local broker stopped (use --keep-kafka to leave it running).');
+          }
+          say('Query the data: npx cx sql "SELECT channel, count() FROM cx.touchpoint_events GROUP BY channel"');
+        })());
+      onShutdown(stop);
+      if (opts.duration) {
+        setTimeout(() => void stop().then(() => process.exit(0)), opts.duration * 1000);
+      }
+    });
+}

@@ -1,0 +1,26 @@
+import { Command } from 'commander';
+import { configCommand } from './commands/config.ts';
+import { emitCommand } from './commands/emit.ts';
+import { kafkaCommand } from './commands/kafka.ts';
+import { migrateCommand } from './commands/migrate.ts';
+import { processCommand } from './commands/process.ts';
+import { schemasCommand } from './commands/schemas.ts';
+import { sqlCommand } from './commands/sql.ts';
+import { startCommand } from './commands/start.ts';
+import { exitWithError } from './errors.ts';
+
+const program = new Command('cx')
+  .description('CX pipeline: touchpoint events on Kafka, processed into ClickHouse')
+  .showHelpAfterError()
+  .configureHelp({ sortSubcommands: false });
+
+startCommand(program);
+processCommand(program);
+emitCommand(program);
+kafkaCommand(program);
+migrateCommand(program);
+sqlCommand(program);
+schemasCommand(program);
+configCommand(program);
+
+program.parseAsync(process.argv).catch(exitWithError);

@@ -1,0 +1,103 @@
+/**
+ * The store: ClickHouse through @clickhouse/client, either a server (CLICKHOUSE_URL)
+ * or the embedded engine (chdb) plugged into the same client. Everything above
+ * this file is one code path.
+ */
+import { createClient, type ClickHouseClient, type ClickHouseSettings } from '@clickhouse/client';
+import { mkdirSync } from 'node:fs';
+import type { Config } from '../config.ts';
+
+export interface Store {
+  readonly client: ClickHouseClient;
+  readonly database: string;
+  readonly embedded: boolean;
+  /** A human description: the URL or the data directory. */
+  readonly where: string;
+  /**
+   * Inserts rows as JSONEachRow. `dedupToken` makes a retried insert land once
+   * (tables set non_replicated_deduplication_window).
+   */
+  insert(table: string, rows: readonly object[], dedupToken: string): Promise<void>;
+  query<T = Record<string, unknown>>(sql: string, params?: Record<string, unknown>): Promise<T[]>;
+  /** Rows plus column names in the order the query returns them. */
+  queryWithColumns(sql: string): Promise<{ columns: string[]; rows: Record<string, unknown>[] }>;
+  /** The result as text in a ClickHouse output format, e.g. CSVWithNames. */
+  queryText(sql: string, format: 'CSVWithNames' | 'TabSeparatedWithNames'): Promise<string>;
+  command(sql: string, params?: Record<string, unknown>): Promise<void>;
+  close(): Promise<void>;
+}
+
+export class StoreLockedError extends Error {
+  override name = 'StoreLockedError';
+}
+
+/**
+ * chdb's connection applies clickhouse_settings with a session-wide SET, so a
+ * setting outlives its call. Every call therefore states the dedup token, empty
+ * when it has none, so one insert's token can never swallow another's rows.
+ */
+function settings(token = ''): ClickHouseSettings {
+  return { insert_deduplication_token: token };
+}
+
+export async function openStore(config: Pick<Config, 'clickhouseUrl' | 'clickhouseUser' | 'clickhousePassword' | 'clickhouseDatabase' | 'clickhousePath'>): Promise<Store> {
+  let client: ClickHouseClient;
+  let where: string;
+  const embedded = !config.clickhouseUrl;
+  if (config.clickhouseUrl) {
+    client = createClient({
+      url: config.clickhouseUrl,
+      username: config.clickhouseUser,
+      password: config.clickhousePassword,
+      request_timeout: 120_000,
+    });
+    where = config.clickhouseUrl;
+  } else {
+    mkdirSync(config.clickhousePath, { recursive: true });
+    const { createChdbConnection } = await import('chdb/connection');
+    try {
+      client = createClient({ connection: createChdbConnection({ path: config.clickhousePath }) } as Parameters<typeof createClient>[0]);
+    } catch (err) {
+      const message = (err as Error).message;
+      if (/lock/i.test(message)) {
+        throw new StoreLockedError(
+          `the embedded ClickHouse data directory ${config.clickhousePath} is open in another process (a running \`npm start\` or \`cx process\`?). ` +
+            'Only one process can open it: stop that process, or use a ClickHouse server via CLICKHOUSE_URL.',
+        );
+      }
+      throw err;
+    }
+    where = `embedded chdb at ${config.clickhousePath}`;
+  }
+
+  const store: Store = {
+    client,
+    database: config.clickhouseDatabase,
+    embedded,
+    where,
+    async insert(table, rows, dedupToken) {
+      if (rows.length === 0) return;
+      await client.insert({ table, values: rows as object[], format: 'JSONEachRow', clickhouse_settings: settings(dedupToken) });
+    },
+    async query<T>(sql: string, params?: Record<string, unknown>) {
+      const rs = await client.query({ query: sql, query_params: params, format: 'JSONEachRow', clickhouse_settings: settings() });
+      return rs.json<T>();
+    },
+    async queryWithColumns(sql) {
+      const rs = await client.query({ query: sql, format: 'JSON', clickhouse_settings: settings() });
+      const result = await rs.json<Record<string, unknown>>();
+      return { columns: result.meta?.map((m) => m.name) ?? [], rows: result.data };
+    },
+    async queryText(sql, format) {
+      const rs = await client.query({ query: sql, format, clickhouse_settings: settings() });
+      return rs.text();
+    },
+    async command(sql, params) {
+      await client.command({ query: sql, query_params: params, clickhouse_settings: settings() });
+    },
+    async close() {
+      await client.close();
+    },
+  };
+  return store;
+}

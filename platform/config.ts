@@ -1,0 +1,77 @@
+/**
+ * The one configuration schema: every setting, its environment variable, its default
+ * and what it means. `loadConfig()` reads the environment; a bad value fails with a
+ * message naming the variable. README's configuration table is checked against this.
+ */
+import { resolve } from 'node:path';
+import { z } from 'zod';
+
+const hostPort = /^[A-Za-z0-9.-]+:\d{1,5}$/;
+
+const brokerList = z
+  .string()
+  .transform((s) => s.split(',').map((b) => b.trim()).filter(Boolean))
+  .refine((list) => list.length > 0 && list.every((b) => hostPort.test(b) && Number(b.split(':')[1]) <= 65535), {
+    message: 'expected a comma-separated list of host:port, e.g. 127.0.0.1:9092,kafka-2:9092',
+  });
+
+const wholeNumber = (min: number, max = Number.MAX_SAFE_INTEGER) => {
+  const message = max === Number.MAX_SAFE_INTEGER ? `expected a whole number, at least ${min}` : `expected a whole number from ${min} to ${max}`;
+  return z.coerce.number({ error: message }).int({ error: message }).min(min, { error: message }).max(max, { error: message });
+};
+const port = wholeNumber(1, 65535);
+const positiveInt = wholeNumber(1);
+const topicName = z.string().regex(/^[A-Za-z0-9._-]{1,249}$/, 'expected a Kafka topic name: letters, digits, ".", "_" or "-"');
+
+/** Setting name -> [environment variable, schema with default, description]. */
+export const SETTINGS = {
+  kafkaBrokers: ['KAFKA_BROKERS', brokerList.optional(), 'Kafka bootstrap servers. Unset: the project starts its own local broker.'],
+  kafkaClientId: ['KAFKA_CLIENT_ID', z.string().min(1).default('cx-pipeline'), 'Client id sent to Kafka.'],
+  localKafkaPort: ['CX_KAFKA_PORT', port.default(9092), 'Port of the local broker (PLAINTEXT listener on 127.0.0.1).'],
+  localKafkaControllerPort: ['CX_KAFKA_CONTROLLER_PORT', port.default(9093), 'Port of the local broker\'s KRaft controller listener.'],
+  localKafkaDir: ['CX_KAFKA_DIR', z.string().default('data/kafka'), 'Where the local broker keeps its log, pid and KRaft storage.'],
+  cacheDir: ['CX_CACHE_DIR', z.string().default('.cache'), 'Downloads (the Kafka jars from Maven Central) are cached here.'],
+  partitions: ['CX_TOPIC_PARTITIONS', positiveInt.default(6), 'Partitions for topics the project creates.'],
+  touchpointsTopic: ['CX_TOPIC_TOUCHPOINTS', topicName.default('cx.touchpoints.v1'), 'Topic of TouchpointEvent messages (key: customer_id).'],
+  outcomesTopic: ['CX_TOPIC_OUTCOMES', topicName.default('cx.outcomes.v1'), 'Topic of OutcomeEvent messages (key: customer_id).'],
+  deadLetterTopic: ['CX_TOPIC_DEADLETTER', topicName.default('cx.deadletter.v1'), 'Topic where undecodable or invalid messages go, with their reason.'],
+  alertsTopic: ['CX_TOPIC_ALERTS', topicName.default('cx.alerts.v1'), 'Topic of alert lifecycle events.'],
+  consumerGroup: ['CX_CONSUMER_GROUP', z.string().min(1).default('cx-processors'), 'Consumer group of the processors; workers in one group share partitions.'],
+  clickhouseUrl: ['CLICKHOUSE_URL', z.url({ error: 'expected an http(s) URL, e.g. http://127.0.0.1:8123' }).optional(), 'ClickHouse server over HTTP, e.g. http://127.0.0.1:8123. Unset: the embedded engine (chdb).'],
+  clickhouseUser: ['CLICKHOUSE_USER', z.string().default('default'), 'ClickHouse user (server only).'],
+  clickhousePassword: ['CLICKHOUSE_PASSWORD', z.string().default(''), 'ClickHouse password (server only).'],
+  clickhouseDatabase: ['CLICKHOUSE_DATABASE', z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/).default('cx'), 'Database holding every table.'],
+  clickhousePath: ['CX_CLICKHOUSE_PATH', z.string().default('data/clickhouse'), 'Data directory of the embedded engine. One process at a time can open it.'],
+  batchMaxMessages: ['CX_BATCH_MAX_MESSAGES', positiveInt.default(5000), 'Most messages the processor writes to ClickHouse in one insert per partition.'],
+  emitRate: ['CX_EMIT_RATE', z.coerce.number({ error: 'expected a number of events per second' }).nonnegative().default(200), 'Events per second the built-in emitter sends in `npm start`.'],
+  logLevel: ['LOG_LEVEL', z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'), 'Log level (logs are JSON lines on stderr).'],
+} as const;
+
+type Settings = typeof SETTINGS;
+export type Config = { [K in keyof Settings]: z.output<Settings[K][1]> };
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/** Reads settings from `env`; paths are made absolute against `cwd`. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): Config {
+  const out: Record<string, unknown> = {};
+  const problems: string[] = [];
+  for (const [key, [variable, schema]] of Object.entries(SETTINGS)) {
+    const raw = env[variable];
+    const parsed = (schema as z.ZodType).safeParse(raw === '' ? undefined : raw);
+    if (parsed.success) out[key] = parsed.data;
+    else problems.push(`  ${variable}=${JSON.stringify(raw)}: ${parsed.error.issues.map((i) => i.message).join('; ')}`);
+  }
+  if (problems.length) {
+    throw new ConfigError(`Invalid configuration:\n${problems.join('\n')}\nFix the variable(s) above or unset them to use the defaults (see README, "Configuration").`);
+  }
+  const config = out as Config;
+  return {
+    ...config,
+    localKafkaDir: resolve(cwd, config.localKafkaDir),
+    cacheDir: resolve(cwd, config.cacheDir),
+    clickhousePath: resolve(cwd, config.clickhousePath),
+  };
+}

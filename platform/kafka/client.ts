@@ -1,0 +1,83 @@
+/** kafkajs wiring: one client factory, the project's topics, and broker resolution. */
+import { Kafka, logLevel as KafkaLogLevel, type logCreator } from 'kafkajs';
+import type { Config } from '../config.ts';
+import type { Logger } from '../log.ts';
+import { startLocalBroker } from './localBroker.ts';
+
+process.env.KAFKAJS_NO_PARTITIONER_WARNING = '1';
+
+function kafkaLogs(log: Logger | undefined): logCreator {
+  return () => ({ level, log: entry }) => {
+    if (!log) return;
+    const { message, ...rest } = entry;
+    const fields = { kafka: entry.logger, ...rest };
+    // kafkajs logs every failed response at error level, retriable ones included
+    // (e.g. "coordinator not available" while __consumer_offsets is created);
+    // real failures still surface as thrown errors.
+    if (level === KafkaLogLevel.ERROR && message.startsWith('Response ')) log.debug(fields, message);
+    else if (level === KafkaLogLevel.ERROR) log.error(fields, message);
+    else if (level === KafkaLogLevel.WARN) log.warn(fields, message);
+    else log.debug(fields, message);
+  };
+}
+
+/**
+ * Idempotent producers retry until Kafka answers: bounded retries could reorder or
+ * lose a batch (kafkajs warns about exactly that), and waiting is the back-pressure.
+ */
+export const PRODUCER_RETRY = { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 200, maxRetryTime: 5_000 };
+
+export function kafkaClient(brokers: string[], clientId: string, log?: Logger, retries = 8): Kafka {
+  return new Kafka({
+    clientId,
+    brokers,
+    logLevel: KafkaLogLevel.WARN,
+    logCreator: kafkaLogs(log),
+    retry: { retries, initialRetryTime: 200, maxRetryTime: 5_000 },
+    connectionTimeout: 5_000,
+  });
+}
+
+/** A metadata round trip: proves the broker answers Kafka requests, not just TCP. */
+export async function probeBroker(bootstrap: string): Promise<void> {
+  const admin = kafkaClient([bootstrap], 'cx-probe', undefined, 0).admin();
+  try {
+    await admin.connect();
+    await admin.describeCluster();
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/**
+ * The brokers to use: KAFKA_BROKERS when set, otherwise the local broker, started
+ * if needed. `startedHere` tells the caller whether it owns the broker's lifetime.
+ */
+export async function resolveBrokers(config: Config, log?: Logger): Promise<{ brokers: string[]; startedHere: boolean }> {
+  if (config.kafkaBrokers) return { brokers: config.kafkaBrokers, startedHere: false };
+  const local = await startLocalBroker(config, probeBroker, log);
+  return { brokers: [local.bootstrap], startedHere: local.started };
+}
+
+export function projectTopics(config: Config): string[] {
+  return [config.touchpointsTopic, config.outcomesTopic, config.deadLetterTopic, config.alertsTopic];
+}
+
+/** Creates the project's topics if missing. Existing topics are left as they are. */
+export async function ensureTopics(kafka: Kafka, config: Config, log?: Logger): Promise<void> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const existing = new Set(await admin.listTopics());
+    const missing = projectTopics(config).filter((t) => !existing.has(t));
+    if (missing.length) {
+      await admin.createTopics({
+        waitForLeaders: true,
+        topics: missing.map((topic) => ({ topic, numPartitions: config.partitions })),
+      });
+      log?.info({ topics: missing, partitions: config.partitions }, 'created topics');
+    }
+  } finally {
+    await admin.disconnect();
+  }
+}

@@ -1,0 +1,49 @@
+/**
+ * Wiring shared by the commands: brokers, topics, store and migrations, and the
+ * raw ingestion worker, in the order they must come up.
+ */
+import type { Kafka } from 'kafkajs';
+import { RawIngest, type RawIngestOptions } from '../processors/runtime/rawIngest.ts';
+import { OUTCOME_EVENT, TOUCHPOINT_EVENT } from '../schemas/contracts.ts';
+import { SchemaRegistry } from '../schemas/registry.ts';
+import { migrate } from './clickhouse/migrate.ts';
+import { openStore, type Store } from './clickhouse/store.ts';
+import type { Config } from './config.ts';
+import { ensureTopics, kafkaClient, resolveBrokers } from './kafka/client.ts';
+import type { Logger } from './log.ts';
+
+export interface Connected {
+  kafka: Kafka;
+  brokers: string[];
+  /** True when this process started the local broker (and so may stop it). */
+  startedBroker: boolean;
+  registry: SchemaRegistry;
+}
+
+export async function connectKafka(config: Config, log: Logger): Promise<Connected> {
+  const { brokers, startedHere } = await resolveBrokers(config, log);
+  const kafka = kafkaClient(brokers, config.kafkaClientId, log);
+  await ensureTopics(kafka, config, log);
+  return { kafka, brokers, startedBroker: startedHere, registry: SchemaRegistry.load() };
+}
+
+export async function openMigratedStore(config: Config, log: Logger): Promise<Store> {
+  const store = await openStore(config);
+  const applied = await migrate(store);
+  if (applied.length) log.info({ applied, store: store.where }, 'applied migrations');
+  return store;
+}
+
+export function rawIngest(config: Config, c: Connected, store: Store, log: Logger, afterStore?: RawIngestOptions['afterStore']): RawIngest {
+  return new RawIngest({
+    kafka: c.kafka,
+    store,
+    registry: c.registry,
+    log,
+    groupId: config.consumerGroup,
+    families: { [config.touchpointsTopic]: TOUCHPOINT_EVENT, [config.outcomesTopic]: OUTCOME_EVENT },
+    deadLetterTopic: config.deadLetterTopic,
+    chunkSize: config.batchMaxMessages,
+    afterStore,
+  });
+}

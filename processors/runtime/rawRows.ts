@@ -1,0 +1,81 @@
+/** Rows of the raw tables, built from decoded events and their Kafka source. */
+import type { OutcomeEvent, TouchpointEvent } from '../../schemas/contracts.ts';
+
+export interface Source {
+  topic: string;
+  partition: number;
+  offset: string;
+  key: Buffer | null;
+  value: Buffer | null;
+}
+
+/** ClickHouse DateTime64(3) text: '2026-11-23 15:04:05.123' (UTC). */
+export function chTime(ms: number): string {
+  return new Date(ms).toISOString().slice(0, 23).replace('T', ' ');
+}
+
+export function touchpointRow(e: TouchpointEvent, schemaVersion: number, src: Source, ingestedAt: number) {
+  return {
+    event_id: e.event_id,
+    occurred_at: chTime(e.occurred_at),
+    customer_id: e.customer_id,
+    journey_id: e.journey_id,
+    channel: e.channel,
+    touchpoint: e.touchpoint,
+    leg: e.leg,
+    stage: e.stage,
+    department: e.department,
+    moment_of_truth: e.moment_of_truth,
+    rating_scale: e.rating?.scale ?? null,
+    rating_value: e.rating?.value ?? null,
+    outcome: e.outcome,
+    attributes: e.attributes,
+    schema_version: schemaVersion,
+    source_topic: src.topic,
+    source_partition: src.partition,
+    source_offset: src.offset,
+    ingested_at: chTime(ingestedAt),
+  };
+}
+
+export function outcomeRow(e: OutcomeEvent, schemaVersion: number, src: Source, ingestedAt: number) {
+  return {
+    event_id: e.event_id,
+    occurred_at: chTime(e.occurred_at),
+    customer_id: e.customer_id,
+    journey_id: e.journey_id,
+    kind: e.kind,
+    rating_scale: e.rating?.scale ?? null,
+    rating_value: e.rating?.value ?? null,
+    attributes: e.attributes,
+    schema_version: schemaVersion,
+    source_topic: src.topic,
+    source_partition: src.partition,
+    source_offset: src.offset,
+    ingested_at: chTime(ingestedAt),
+  };
+}
+
+export type DeadLetterCode = 'undecodable' | 'unknown_schema' | 'wrong_topic' | 'invalid';
+
+export interface DeadLetter {
+  code: DeadLetterCode;
+  reason: string;
+  step: string;
+  source: Source;
+}
+
+export function deadLetterRow(d: DeadLetter, receivedAt: number) {
+  return {
+    source_topic: d.source.topic,
+    source_partition: d.source.partition,
+    source_offset: d.source.offset,
+    message_key: d.source.key ? d.source.key.toString('utf8') : null,
+    raw_base64: d.source.value ? d.source.value.toString('base64') : '',
+    raw_bytes: d.source.value?.length ?? 0,
+    reason_code: d.code,
+    reason: d.reason,
+    step: d.step,
+    received_at: chTime(receivedAt),
+  };
+}

@@ -1,0 +1,71 @@
+/**
+ * Semantic rules on top of the Avro contracts: what a schema-valid event must also
+ * satisfy to be processed (a UUID event_id, a rating inside its scale...). The same
+ * zod schemas guard the producer SDK and, later, the HTTP collector and file replay.
+ */
+import { z } from 'zod';
+import { RATING_SCALES } from './ratingScale.ts';
+import {
+  CHANNEL_SYMBOLS, LEG_SYMBOLS, OUTCOME_KIND_SYMBOLS, OUTCOME_SYMBOLS, RATING_SCALE_SYMBOLS, STAGE_SYMBOLS,
+  type OutcomeEvent, type TouchpointEvent,
+} from './types.generated.ts';
+
+export * from './types.generated.ts';
+
+export const TOUCHPOINT_EVENT = 'TouchpointEvent';
+export const OUTCOME_EVENT = 'OutcomeEvent';
+
+const rating = z
+  .object({ scale: z.enum(RATING_SCALE_SYMBOLS), value: z.number().finite() })
+  .superRefine((r, ctx) => {
+    const s = RATING_SCALES[r.scale];
+    if (r.value < s.min || r.value > s.max || (s.integral && !Number.isInteger(r.value))) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['value'],
+        message: `${r.value} is outside ${r.scale} (${s.integral ? 'whole numbers ' : ''}${s.min}..${s.max})`,
+      });
+    }
+  });
+
+// 2000-01-01 .. 2100-01-01: catches seconds-for-milliseconds and other unit mistakes.
+const eventTime = z.number().int().min(946_684_800_000).max(4_102_444_800_000);
+const id = z.string().min(1).max(256);
+
+export const touchpointEventSchema = z.object({
+  event_id: z.guid(),
+  occurred_at: eventTime,
+  customer_id: id,
+  journey_id: id,
+  channel: z.enum(CHANNEL_SYMBOLS),
+  touchpoint: id,
+  leg: z.enum(LEG_SYMBOLS),
+  stage: z.enum(STAGE_SYMBOLS),
+  department: id,
+  moment_of_truth: z.boolean(),
+  rating: rating.nullable(),
+  outcome: z.enum(OUTCOME_SYMBOLS),
+  attributes: z.record(z.string(), z.string()),
+});
+
+export const outcomeEventSchema = z.object({
+  event_id: z.guid(),
+  occurred_at: eventTime,
+  customer_id: id,
+  journey_id: id.nullable(),
+  kind: z.enum(OUTCOME_KIND_SYMBOLS),
+  rating: rating.nullable(),
+  attributes: z.record(z.string(), z.string()),
+});
+
+// Compile-time proof that the zod rules describe exactly the generated Avro types.
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+const touchpointMatches: Same<z.infer<typeof touchpointEventSchema>, TouchpointEvent> = true;
+const outcomeMatches: Same<z.infer<typeof outcomeEventSchema>, OutcomeEvent> = true;
+void touchpointMatches;
+void outcomeMatches;
+
+/** `rating.value: 9 is outside CSAT_5 (1..5); event_id: Invalid GUID` */
+export function describeIssues(error: z.ZodError): string {
+  return error.issues.map((i) => `${i.path.join('.') || '(event)'}: ${i.message}`).join('; ');
+}
