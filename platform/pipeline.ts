@@ -41,6 +41,7 @@ export function rawIngest(config: Config, c: Connected, store: Store, log: Logge
     registry: c.registry,
     log,
     groupId: config.consumerGroup,
+    sessionTimeoutMs: config.sessionTimeoutMs,
     families: { [config.touchpointsTopic]: TOUCHPOINT_EVENT, [config.outcomesTopic]: OUTCOME_EVENT },
     deadLetterTopic: config.deadLetterTopic,
     chunkSize: config.batchMaxMessages,

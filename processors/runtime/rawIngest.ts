@@ -19,6 +19,7 @@ export interface RawIngestOptions {
   registry: SchemaRegistry;
   log: Logger;
   groupId: string;
+  sessionTimeoutMs: number;
   /** Input topic -> the record family it carries. */
   families: TopicFamilies;
   deadLetterTopic: string;
@@ -63,7 +64,7 @@ export class RawIngest extends EventEmitter {
     const { kafka, groupId, families, log } = this.o;
     this.dlq = kafka.producer({ idempotent: true, maxInFlightRequests: 1, retry: PRODUCER_RETRY });
     await this.dlq.connect();
-    const consumer = kafka.consumer({ groupId, sessionTimeout: 30_000, heartbeatInterval: 3_000, maxWaitTimeInMs: 250 });
+    const consumer = kafka.consumer({ groupId, sessionTimeout: this.o.sessionTimeoutMs, heartbeatInterval: Math.min(3_000, this.o.sessionTimeoutMs / 3), maxWaitTimeInMs: 250 });
     this.consumer = consumer;
     consumer.on(consumer.events.GROUP_JOIN, (e) => {
       this.stored.reset();

@@ -1,0 +1,44 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { loadConfig, type Config } from '../platform/config.ts';
+
+/**
+ * A configuration of its own for one test: fresh topics and consumer group on the
+ * shared broker, and a fresh embedded ClickHouse directory (chdb allows one per process).
+ */
+export function isolatedEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const id = randomUUID().slice(0, 8);
+  return {
+    ...process.env,
+    CX_TOPIC_TOUCHPOINTS: `test-${id}.touchpoints`,
+    CX_TOPIC_OUTCOMES: `test-${id}.outcomes`,
+    CX_TOPIC_DEADLETTER: `test-${id}.deadletter`,
+    CX_TOPIC_ALERTS: `test-${id}.alerts`,
+    CX_CONSUMER_GROUP: `test-${id}`,
+    CX_CLICKHOUSE_PATH: mkdtempSync(join(tmpdir(), 'cx-chdb-')),
+    LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
+    ...extra,
+  };
+}
+
+export function isolatedConfig(extra: Record<string, string> = {}): { env: NodeJS.ProcessEnv; config: Config } {
+  const env = isolatedEnv(extra);
+  return { env, config: loadConfig(env) };
+}
+
+export async function waitFor<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 90_000, everyMs = 200): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const v = await probe();
+      if (v !== undefined && v !== false) return v;
+    } catch (err) {
+      last = err;
+    }
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+}

@@ -1,0 +1,48 @@
+import { describe, expect, it } from 'vitest';
+import { classify } from '../../processors/runtime/classify.ts';
+import { OUTCOME_EVENT, TOUCHPOINT_EVENT, type OutcomeEvent, type TouchpointEvent } from '../../schemas/contracts.ts';
+import { SchemaRegistry } from '../../schemas/registry.ts';
+
+const registry = SchemaRegistry.load();
+const families = { tp: TOUCHPOINT_EVENT, oc: OUTCOME_EVENT } as const;
+const now = Date.UTC(2026, 10, 23, 12);
+
+const touchpoint: TouchpointEvent = {
+  event_id: '0b8f3c1e-2d4a-4b6c-8e0f-1a2b3c4d5e6f', occurred_at: Date.UTC(2026, 10, 23, 11, 59, 30, 250), customer_id: 'c-7', journey_id: 'j-7',
+  channel: 'DELIVERY', touchpoint: 'parcel_delivery', leg: 'OPERATIONS', stage: 'CONSUMPTION', department: 'Logistics',
+  moment_of_truth: true, rating: null, outcome: 'FAILED', attributes: {},
+};
+const outcome: OutcomeEvent = {
+  event_id: '1b8f3c1e-2d4a-4b6c-8e0f-1a2b3c4d5e6f', occurred_at: Date.UTC(2026, 10, 23), customer_id: 'c-7', journey_id: null,
+  kind: 'CHURNED', rating: null, attributes: {},
+};
+const src = (topic: string, value: Buffer | null) => ({ topic, partition: 3, offset: '41', key: Buffer.from('c-7'), value });
+
+describe('classify', () => {
+  it('turns a valid event into its raw row, with its source', () => {
+    const c = classify(registry, families, src('tp', registry.encode(TOUCHPOINT_EVENT, touchpoint)), now);
+    expect(c.table).toBe('touchpoint_events');
+    expect(c.row).toMatchObject({
+      event_id: touchpoint.event_id, occurred_at: '2026-11-23 11:59:30.250', rating_scale: null, rating_value: null,
+      outcome: 'FAILED', schema_version: 1, source_topic: 'tp', source_partition: 3, source_offset: '41', ingested_at: '2026-11-23 12:00:00.000',
+    });
+  });
+
+  it('dead-letters each kind of bad message with its reason, bytes and source', () => {
+    const garbage = classify(registry, families, src('tp', Buffer.from('hello')), now);
+    expect(garbage).toMatchObject({ table: 'dead_letters', row: { reason_code: 'undecodable', step: 'decode', raw_base64: Buffer.from('hello').toString('base64'), source_offset: '41', message_key: 'c-7' } });
+
+    const wrongFamily = classify(registry, families, src('tp', registry.encode(OUTCOME_EVENT, outcome)), now);
+    expect(wrongFamily.row).toMatchObject({ reason_code: 'wrong_topic', reason: 'OutcomeEvent v1 on tp, which carries TouchpointEvent' });
+
+    const outOfRange = classify(registry, families, src('tp', registry.encode(TOUCHPOINT_EVENT, { ...touchpoint, rating: { scale: 'STARS_5', value: 6 } })), now);
+    expect(outOfRange.row).toMatchObject({ reason_code: 'invalid', step: 'validate', reason: 'invalid TouchpointEvent: rating.value: 6 is outside STARS_5 (whole numbers 1..5)' });
+
+    const unknownTopic = classify(registry, families, src('elsewhere', registry.encode(TOUCHPOINT_EVENT, touchpoint)), now);
+    expect(unknownTopic.row).toMatchObject({ reason_code: 'wrong_topic' });
+  });
+
+  it('routes outcomes to their own table', () => {
+    expect(classify(registry, families, src('oc', registry.encode(OUTCOME_EVENT, outcome)), now).table).toBe('outcome_events');
+  });
+});

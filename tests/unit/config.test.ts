@@ -1,0 +1,51 @@
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig, SETTINGS } from '../../platform/config.ts';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+describe('configuration', () => {
+  it('has the documented defaults', () => {
+    const c = loadConfig({}, '/srv/cx');
+    expect(c.kafkaBrokers).toBeUndefined();
+    expect(c.partitions).toBe(6);
+    expect(c.touchpointsTopic).toBe('cx.touchpoints.v1');
+    expect(c.deadLetterTopic).toBe('cx.deadletter.v1');
+    expect(c.clickhouseUrl).toBeUndefined();
+    expect(c.clickhousePath).toBe('/srv/cx/data/clickhouse');
+  });
+
+  it('reads lists and numbers from the environment', () => {
+    const c = loadConfig({ KAFKA_BROKERS: 'k1:9092, k2:19092', CX_TOPIC_PARTITIONS: '12', CLICKHOUSE_URL: 'http://127.0.0.1:8123' });
+    expect(c.kafkaBrokers).toEqual(['k1:9092', 'k2:19092']);
+    expect(c.partitions).toBe(12);
+  });
+
+  it('names every bad variable, its value and what was expected', () => {
+    let error: unknown;
+    try {
+      loadConfig({ KAFKA_BROKERS: 'not a host:port', CX_TOPIC_PARTITIONS: '0', CLICKHOUSE_URL: 'clickhouse' });
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    const message = (error as Error).message;
+    expect(message).toContain('KAFKA_BROKERS="not a host:port": expected a comma-separated list of host:port');
+    expect(message).toContain('CX_TOPIC_PARTITIONS="0": expected a whole number, at least 1');
+    expect(message).toContain('CLICKHOUSE_URL="clickhouse": expected an http(s) URL');
+  });
+
+  it('makes the CLI exit 2 with that message, and no stack trace', () => {
+    const r = spawnSync(process.execPath, ['bin/cx.js', 'config'], { cwd: ROOT, env: { ...process.env, KAFKA_BROKERS: 'not a host:port' }, encoding: 'utf8' });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain('cx: Invalid configuration:\n  KAFKA_BROKERS="not a host:port"');
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it('is documented: README lists every variable', () => {
+    const readme = readFileSync(new URL('README.md', `file://${ROOT}`), 'utf8');
+    for (const [variable] of Object.values(SETTINGS)) expect(readme, variable).toContain(`| \`${variable}\``);
+  });
+});
