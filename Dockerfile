@@ -1,0 +1,15 @@
+# The pipeline's own services (processor, emitter). Used by docker-compose.yml.
+FROM node:20-bookworm-slim
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev && npm cache clean --force
+COPY bin ./bin
+COPY cli ./cli
+COPY platform ./platform
+COPY producers ./producers
+COPY processors ./processors
+COPY schemas ./schemas
+COPY kafka ./kafka
+ENV NODE_ENV=production
+ENTRYPOINT ["node", "bin/cx.js"]
+CMD ["process"]
