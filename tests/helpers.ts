@@ -1,4 +1,5 @@
-import { mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
@@ -41,4 +42,17 @@ export async function waitFor<T>(what: string, probe: () => Promise<T | undefine
     await new Promise((r) => setTimeout(r, everyMs));
   }
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+}
+
+/**
+ * A data file from the team's shared folder (Avro vectors, Grafana schemas), which
+ * sits beside the checkout as ../shared; CX_SHARED_DIR overrides. Missing is an error.
+ */
+export function sharedFile(relative: string): string {
+  const candidates = [process.env.CX_SHARED_DIR, join(fileURLToPath(new URL('../../shared/', import.meta.url))), '/work/shared'].filter(Boolean) as string[];
+  for (const dir of candidates) {
+    const file = join(dir, relative);
+    if (existsSync(file)) return file;
+  }
+  throw new Error(`shared data file ${relative} not found in ${candidates.join(', ')}: set CX_SHARED_DIR to the shared folder`);
 }

@@ -1,5 +1,5 @@
 /** Rows of the raw tables, built from decoded events and their Kafka source. */
-import type { OutcomeEvent, TouchpointEvent } from '../../schemas/contracts.ts';
+import type { OutcomeEvent, Rating, TouchpointEvent } from '../../schemas/contracts.ts';
 
 export interface Source {
   topic: string;
@@ -14,6 +14,21 @@ export function chTime(ms: number): string {
   return new Date(ms).toISOString().slice(0, 23).replace('T', ' ');
 }
 
+/** Where a row came from: the writer schema version and the Kafka position. */
+function provenance(schemaVersion: number, src: Source, ingestedAt: number) {
+  return {
+    schema_version: schemaVersion,
+    source_topic: src.topic,
+    source_partition: src.partition,
+    source_offset: src.offset,
+    ingested_at: chTime(ingestedAt),
+  };
+}
+
+function ratingColumns(rating: Rating | null) {
+  return { rating_scale: rating?.scale ?? null, rating_value: rating?.value ?? null };
+}
+
 export function touchpointRow(e: TouchpointEvent, schemaVersion: number, src: Source, ingestedAt: number) {
   return {
     event_id: e.event_id,
@@ -26,15 +41,10 @@ export function touchpointRow(e: TouchpointEvent, schemaVersion: number, src: So
     stage: e.stage,
     department: e.department,
     moment_of_truth: e.moment_of_truth,
-    rating_scale: e.rating?.scale ?? null,
-    rating_value: e.rating?.value ?? null,
+    ...ratingColumns(e.rating),
     outcome: e.outcome,
     attributes: e.attributes,
-    schema_version: schemaVersion,
-    source_topic: src.topic,
-    source_partition: src.partition,
-    source_offset: src.offset,
-    ingested_at: chTime(ingestedAt),
+    ...provenance(schemaVersion, src, ingestedAt),
   };
 }
 
@@ -45,14 +55,9 @@ export function outcomeRow(e: OutcomeEvent, schemaVersion: number, src: Source, 
     customer_id: e.customer_id,
     journey_id: e.journey_id,
     kind: e.kind,
-    rating_scale: e.rating?.scale ?? null,
-    rating_value: e.rating?.value ?? null,
+    ...ratingColumns(e.rating),
     attributes: e.attributes,
-    schema_version: schemaVersion,
-    source_topic: src.topic,
-    source_partition: src.partition,
-    source_offset: src.offset,
-    ingested_at: chTime(ingestedAt),
+    ...provenance(schemaVersion, src, ingestedAt),
   };
 }
 

@@ -1,10 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { sharedFile } from '../helpers.ts';
 import { canonicalForm, fingerprintBytes, fingerprintSigned } from '../../schemas/fingerprint.ts';
 
 /** Avro's own vectors (share/test/data/schema-tests.txt), parsed: `<<KEY value` or a `<<KEY` ... `KEY` block. */
 function readVectors(): { input: string; canonical: string; fingerprint?: bigint }[] {
-  const lines = readFileSync(new URL('../../../shared/avro-test-vectors/schema-tests.txt', import.meta.url), 'utf8').split('\n');
+  const lines = readFileSync(sharedFile('avro-test-vectors/schema-tests.txt'), 'utf8').split('\n');
   const cases: Record<string, string>[] = [];
   let current: Record<string, string> | undefined;
   for (let i = 0; i < lines.length; i++) {
