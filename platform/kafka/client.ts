@@ -63,19 +63,33 @@ export function projectTopics(config: Config): string[] {
   return [config.touchpointsTopic, config.outcomesTopic, config.deadLetterTopic, config.alertsTopic];
 }
 
-/** Creates the project's topics if missing. Existing topics are left as they are. */
-export async function ensureTopics(kafka: Kafka, config: Config, log?: Logger): Promise<void> {
+/**
+ * Creates the project's topics if missing and waits until every partition has a
+ * leader. Existing topics are left as they are. Right after a broker starts, a new
+ * topic's metadata can briefly answer "unknown topic", so readiness is polled here
+ * rather than left to kafkajs's waitForLeaders, which gives up on that answer.
+ */
+export async function ensureTopics(kafka: Kafka, config: Config, log?: Logger, timeoutMs = 60_000): Promise<void> {
   const admin = kafka.admin();
   await admin.connect();
   try {
+    const topics = projectTopics(config);
     const existing = new Set(await admin.listTopics());
-    const missing = projectTopics(config).filter((t) => !existing.has(t));
+    const missing = topics.filter((t) => !existing.has(t));
     if (missing.length) {
-      await admin.createTopics({
-        waitForLeaders: true,
-        topics: missing.map((topic) => ({ topic, numPartitions: config.partitions })),
-      });
+      await admin.createTopics({ waitForLeaders: false, topics: missing.map((topic) => ({ topic, numPartitions: config.partitions })) });
       log?.info({ topics: missing, partitions: config.partitions }, 'created topics');
+    }
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      try {
+        const { topics: meta } = await admin.fetchTopicMetadata({ topics });
+        if (meta.every((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0))) return;
+      } catch (err) {
+        if (Date.now() > deadline) throw new Error(`topics ${topics.join(', ')} have no leaders after ${timeoutMs / 1000}s: ${(err as Error).message}`);
+      }
+      if (Date.now() > deadline) throw new Error(`topics ${topics.join(', ')} have no leaders after ${timeoutMs / 1000}s`);
+      await new Promise((r) => setTimeout(r, 100));
     }
   } finally {
     await admin.disconnect();
