@@ -10,33 +10,35 @@
 import type { Store } from '../../platform/clickhouse/store.ts';
 import type { RawTable } from './classify.ts';
 
+const keyOf = (table: RawTable, topic: string, partition: number) => `${table}/${topic}/${partition}`;
+
 export class StoredOffsets {
   private readonly marks = new Map<string, bigint>();
+  private readonly loaded = new Set<RawTable>();
 
   constructor(private readonly store: Store) {}
 
   /** Forget everything: after a rebalance another worker may have written more. */
   reset(): void {
     this.marks.clear();
+    this.loaded.clear();
   }
 
   /** Highest stored source offset of the partition in the table, -1 when none. */
   async highest(table: RawTable, topic: string, partition: number): Promise<bigint> {
-    const key = `${table}/${topic}/${partition}`;
-    let mark = this.marks.get(key);
-    if (mark === undefined) {
-      const rows = await this.store.query<{ mark: string | null }>(
-        `SELECT toString(maxOrNull(source_offset)) AS mark FROM ${this.store.database}.${table} WHERE source_topic = {topic:String} AND source_partition = {partition:UInt32}`,
-        { topic, partition },
+    if (!this.loaded.has(table)) {
+      // One scan per table after each (re)assignment, for all its partitions at once.
+      const rows = await this.store.query<{ topic: string; partition: number; mark: string }>(
+        `SELECT source_topic AS topic, source_partition AS partition, toString(max(source_offset)) AS mark FROM ${this.store.database}.${table} GROUP BY source_topic, source_partition`,
       );
-      mark = rows[0]?.mark == null ? -1n : BigInt(rows[0].mark);
-      this.marks.set(key, mark);
+      for (const r of rows) this.record(table, r.topic, Number(r.partition), BigInt(r.mark));
+      this.loaded.add(table);
     }
-    return mark;
+    return this.marks.get(keyOf(table, topic, partition)) ?? -1n;
   }
 
   record(table: RawTable, topic: string, partition: number, offset: bigint): void {
-    const key = `${table}/${topic}/${partition}`;
+    const key = keyOf(table, topic, partition);
     const current = this.marks.get(key) ?? -1n;
     if (offset > current) this.marks.set(key, offset);
   }

@@ -75,6 +75,12 @@ describe('raw ingestion', () => {
     const stored = new Set((await store.query<{ event_id: string }>(`SELECT event_id FROM ${db}.touchpoint_events`)).map((r) => r.event_id));
     expect(touchpoints.every((e) => stored.has(e.event_id))).toBe(true);
 
+    // Keyed by customer_id: each customer's events sit in one partition, in order.
+    const split = await store.query(`SELECT customer_id FROM ${db}.touchpoint_events GROUP BY customer_id HAVING uniqExact(source_partition) > 1`);
+    expect(split).toEqual([]);
+    const [spread] = await store.query<{ p: number }>(`SELECT uniqExact(source_partition) AS p FROM ${db}.touchpoint_events`);
+    expect(Number(spread?.p)).toBe(config.partitions);
+
     const [oc] = await store.query<{ n: string }>(`SELECT count() AS n FROM ${db}.outcome_events`);
     expect(Number(oc?.n)).toBe(outcomes.length);
 
