@@ -21,11 +21,15 @@ export function startCommand(program: Command): void {
       const log = createLogger(process.env.LOG_LEVEL ? config.logLevel : 'warn', 'cx');
       const say = (s: string) => process.stdout.write(`${s}\n`);
 
-      say(config.kafkaBrokers ? `Kafka: ${config.kafkaBrokers.join(',')}` : 'Kafka: starting the local broker (the first run fetches it from Maven Central)...');
-      const kafka = await connectKafka(config, log);
-      say(`Kafka: ${kafka.brokers.join(',')}${kafka.startedBroker ? ' (local broker, started now)' : ''}; topics ${config.touchpointsTopic}, ${config.outcomesTopic}, ${config.deadLetterTopic}`);
+      // The store first: it fails fast (e.g. the embedded directory is in use) before a broker is started.
       const store = await openMigratedStore(config, log);
       say(`ClickHouse: ${store.where}, database ${store.database}`);
+      say(config.kafkaBrokers ? `Kafka: ${config.kafkaBrokers.join(',')}` : 'Kafka: starting the local broker (the first run fetches it from Maven Central)...');
+      const kafka = await connectKafka(config, log).catch(async (err: unknown) => {
+        await store.close();
+        throw err;
+      });
+      say(`Kafka: ${kafka.brokers.join(',')}${kafka.startedBroker ? ' (local broker, started now)' : ''}; topics ${config.touchpointsTopic}, ${config.outcomesTopic}, ${config.deadLetterTopic}`);
 
       const ingest = rawIngest(config, kafka, store, log);
       await ingest.start();
