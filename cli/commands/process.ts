@@ -11,8 +11,12 @@ export function processCommand(program: Command): void {
     .action(async () => {
       const config = loadConfig();
       const log = createLogger(config.logLevel, 'cx-process');
-      const kafka = await connectKafka(config, log);
       const store = await openMigratedStore(config, log);
+      const kafka = await connectKafka(config, log).catch(async (err: unknown) => {
+        await store.close();
+        throw err;
+      });
+      if (kafka.startedBroker) log.info('started the local Kafka broker; it keeps running after this worker stops (`npx cx kafka down` stops it)');
 
       // Test hook for crash-safety tests: SIGKILL this process right after the Nth
       // chunk is stored and before its offsets are committed, the worst moment.
