@@ -57,7 +57,7 @@ async function main(): Promise<void> {
   const encodeMs = performance.now() - t;
   t = performance.now();
   for (let i = 0; i < encoded.length; i++) {
-    classify(reg, { tp: TOUCHPOINT_EVENT }, { topic: 'tp', partition: 0, offset: String(i), key: null, value: encoded[i] as Buffer }, 0);
+    classify(reg, { tp: TOUCHPOINT_EVENT }, { cluster: 'bench', topic: 'tp', partition: 0, offset: String(i), key: null, value: encoded[i] as Buffer }, 0);
   }
   const decodeMs = performance.now() - t;
   out(`in-process: encode ${fmt((EVENTS * 1000) / encodeMs)} events/s, decode+validate+row ${fmt((EVENTS * 1000) / decodeMs)} events/s (one core, no I/O)`);

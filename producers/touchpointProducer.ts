@@ -36,7 +36,7 @@ export class TouchpointProducer {
   private readonly producer: Producer;
   private queue: Pending[] = [];
   private timer?: NodeJS.Timeout;
-  private inFlight = new Set<Promise<void>>();
+  private inFlight?: Promise<void>;
   /** Events Kafka has acknowledged. */
   acknowledged = 0;
 
@@ -73,7 +73,10 @@ export class TouchpointProducer {
   /** Sends everything queued and waits for every acknowledgement. */
   async flush(): Promise<void> {
     this.sendQueued();
-    while (this.inFlight.size) await Promise.allSettled([...this.inFlight]);
+    while (this.inFlight || this.queue.length) {
+      await this.inFlight;
+      this.sendQueued();
+    }
   }
 
   async disconnect(): Promise<void> {
@@ -89,19 +92,25 @@ export class TouchpointProducer {
     });
   }
 
+  /**
+   * One request in flight at a time: kafkajs rewinds the idempotent sequence of a
+   * failed request, which a concurrent request could already have taken, so
+   * overlapping requests could reorder a customer's events or be refused. Events that
+   * arrive meanwhile wait and go out together in the next request.
+   */
   private sendQueued(): void {
     clearTimeout(this.timer);
     this.timer = undefined;
-    if (this.queue.length === 0) return;
-    const batch = this.queue;
-    this.queue = [];
+    if (this.inFlight || this.queue.length === 0) return;
+    const max = (this.o.batchSize ?? 500) * 4;
+    const batch = this.queue.splice(0, max);
     const byTopic = new Map<string, TopicMessages>();
     for (const p of batch) {
       let t = byTopic.get(p.topic);
       if (!t) byTopic.set(p.topic, (t = { topic: p.topic, messages: [] }));
       t.messages.push({ key: p.key, value: p.value });
     }
-    const sending = this.producer
+    this.inFlight = this.producer
       .sendBatch({ topicMessages: [...byTopic.values()] })
       .then(() => {
         this.acknowledged += batch.length;
@@ -110,7 +119,9 @@ export class TouchpointProducer {
       .catch((err: unknown) => {
         for (const p of batch) p.done.reject(err);
       })
-      .finally(() => this.inFlight.delete(sending));
-    this.inFlight.add(sending);
+      .finally(() => {
+        this.inFlight = undefined;
+        this.sendQueued();
+      });
   }
 }

@@ -3,6 +3,7 @@ import { loadConfig } from '../../platform/config.ts';
 import { createLogger } from '../../platform/log.ts';
 import { connectKafka, openMigratedStore, rawIngest } from '../../platform/pipeline.ts';
 import { onShutdown } from '../shutdown.ts';
+import { Teardown } from '../teardown.ts';
 
 export function processCommand(program: Command): void {
   program
@@ -11,11 +12,21 @@ export function processCommand(program: Command): void {
     .action(async () => {
       const config = loadConfig();
       const log = createLogger(config.logLevel, 'cx-process');
-      const store = await openMigratedStore(config, log);
-      const kafka = await connectKafka(config, log).catch(async (err: unknown) => {
-        await store.close();
-        throw err;
+      // A stop asked for while starting up still stops cleanly: undo whatever has started.
+      const teardown = new Teardown();
+      onShutdown(async (signal) => {
+        log.info({ signal }, 'stopping: finishing and committing the chunk in hand, leaving the group');
+        await teardown.run();
+        for (const f of teardown.failures) log.warn(`could not ${f}`);
       });
+      const fail = async (err: unknown) => {
+        await teardown.run();
+        throw err;
+      };
+
+      const store = await openMigratedStore(config, log);
+      teardown.add('close the store', () => store.close());
+      const kafka = await connectKafka(config, log).catch(fail);
       if (kafka.startedBroker) log.info('started the local Kafka broker; it keeps running after this worker stops (`npx cx kafka down` stops it)');
 
       // Test hook for crash-safety tests: SIGKILL this process right after the Nth
@@ -25,6 +36,10 @@ export function processCommand(program: Command): void {
       const ingest = rawIngest(config, kafka, store, log, killAfter > 0 ? () => {
         if (++storedChunks === killAfter) process.kill(process.pid, 'SIGKILL');
       } : undefined);
+      teardown.add('stop the processor', async () => {
+        await ingest.stop();
+        log.info({ stats: ingest.stats }, 'stopped');
+      });
 
       let last = 0;
       ingest.on('progress', (s) => {
@@ -32,14 +47,11 @@ export function processCommand(program: Command): void {
         last = Date.now();
         log.info({ stats: s }, 'ingest progress');
       });
-      await ingest.start();
-      log.info({ brokers: kafka.brokers, store: store.where, group: config.consumerGroup }, 'processing');
-
-      onShutdown(async (signal) => {
-        log.info({ signal }, 'stopping: finishing the chunk in hand, committing, leaving the group');
-        await ingest.stop();
-        await store.close();
-        log.info({ stats: ingest.stats }, 'stopped');
+      ingest.on('fatal', (err: Error) => {
+        log.fatal({ err: err.message }, 'the consumer stopped for good; exiting so a supervisor can restart this worker');
+        void teardown.run().finally(() => process.exit(1));
       });
+      await ingest.start().catch(fail);
+      log.info({ brokers: kafka.brokers, store: store.where, group: config.consumerGroup }, 'processing');
     });
 }

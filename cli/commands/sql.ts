@@ -3,7 +3,8 @@ import { openStore } from '../../platform/clickhouse/store.ts';
 import { loadConfig } from '../../platform/config.ts';
 import { renderTable } from '../sqlTable.ts';
 
-const READS = /^\s*(SELECT|WITH|SHOW|DESCRIBE|DESC|EXPLAIN|EXISTS)\b/i;
+// Statements that return rows, after any leading comments and opening parentheses.
+const READS = /^(?:\s+|--[^\n]*\n|\/\*[\s\S]*?\*\/|\()*(SELECT|WITH|SHOW|DESCRIBE|DESC|EXPLAIN|EXISTS|VALUES)\b/i;
 
 export function sqlCommand(program: Command): void {
   program

@@ -5,7 +5,9 @@ import { stopLocalBroker } from '../../platform/kafka/localBroker.ts';
 import { createLogger } from '../../platform/log.ts';
 import { connectKafka, openMigratedStore, rawIngest } from '../../platform/pipeline.ts';
 import { TouchpointProducer } from '../../producers/touchpointProducer.ts';
+import { exitWithError } from '../errors.ts';
 import { onShutdown } from '../shutdown.ts';
+import { Teardown } from '../teardown.ts';
 import { emitOptions, numberOption, startEmitter, type EmitOptions } from './emit.ts';
 
 const fmt = (n: number) => n.toLocaleString('en-US');
@@ -21,26 +23,49 @@ export function startCommand(program: Command): void {
       const log = createLogger(process.env.LOG_LEVEL ? config.logLevel : 'warn', 'cx');
       const say = (s: string) => process.stdout.write(`${s}\n`);
 
+      // Everything started is undone in reverse order, on Ctrl-C and on a failure half-way.
+      const teardown = new Teardown();
+      let stop: (() => Promise<void>) | undefined;
+      onShutdown(async () => {
+        await (stop ?? (() => teardown.run()))();
+      });
+      const fail = async (err: unknown) => {
+        await teardown.run();
+        throw err;
+      };
+
       // The store first: it fails fast (e.g. the embedded directory is in use) before a broker is started.
       const store = await openMigratedStore(config, log);
+      teardown.add('close the store', () => store.close());
       say(`ClickHouse: ${store.where}, database ${store.database}`);
       say(config.kafkaBrokers ? `Kafka: ${config.kafkaBrokers.join(',')}` : 'Kafka: starting the local broker (the first run fetches it from Maven Central)...');
-      const kafka = await connectKafka(config, log).catch(async (err: unknown) => {
-        await store.close();
-        throw err;
-      });
+      const kafka = await connectKafka(config, log).catch(fail);
+      if (kafka.startedBroker && !opts.keepKafka) {
+        teardown.add('stop the local broker', async () => {
+          await stopLocalBroker(config);
+          say('Kafka: local broker stopped (use --keep-kafka to leave it running).');
+        });
+      }
       say(`Kafka: ${kafka.brokers.join(',')}${kafka.startedBroker ? ' (local broker, started now)' : ''}; topics ${config.touchpointsTopic}, ${config.outcomesTopic}, ${config.deadLetterTopic}`);
 
       const ingest = rawIngest(config, kafka, store, log);
-      await ingest.start();
+      teardown.add('stop the processor', () => ingest.stop());
+      await ingest.start().catch(fail);
+      ingest.on('fatal', (err: Error) => {
+        process.stderr.write(`\ncx: the processor stopped for good (${err.message}); shutting down\n`);
+        void teardown.run().finally(() => process.exit(1));
+      });
       const producer = new TouchpointProducer(kafka.kafka, kafka.registry, { touchpointsTopic: config.touchpointsTopic, outcomesTopic: config.outcomesTopic });
-      await producer.connect();
+      teardown.add('disconnect the emitter', () => producer.disconnect());
+      await producer.connect().catch(fail);
+      const admin = kafka.kafka.admin();
+      teardown.add('disconnect the admin client', () => admin.disconnect());
+      await admin.connect().catch(fail);
+
       const rate = opts.rate ?? config.emitRate;
       const emitter = startEmitter(producer, config.touchpointsTopic, { ...opts, rate });
       say(`Emitting ${fmt(rate)} events/s. Ctrl-C to stop.`);
 
-      const admin = kafka.kafka.admin();
-      await admin.connect();
       const inputs = [config.touchpointsTopic, config.outcomesTopic];
       let lag = 0;
       const started = Date.now();
@@ -65,32 +90,33 @@ export function startCommand(program: Command): void {
       const ticker = setInterval(() => void status(), 1000);
 
       let stopping: Promise<void> | undefined;
-      const stop = () =>
+      stop = () =>
         (stopping ??= (async () => {
           clearInterval(ticker);
           if (tty) process.stdout.write('\n');
           say('Stopping: flushing the emitter, draining the processors, committing...');
           await emitter.stop();
-          await producer.disconnect();
           // Let the processors catch up on what was sent, so the summary is whole.
-          const deadline = Date.now() + 15_000;
-          while (Date.now() < deadline && (await consumerLag(admin, config.consumerGroup, inputs).catch(() => 1)) > 0) {
+          const deadline = Date.now() + 30_000;
+          let left = await consumerLag(admin, config.consumerGroup, inputs).catch(() => -1);
+          while (left !== 0 && Date.now() < deadline) {
             await new Promise((r) => setTimeout(r, 250));
+            left = await consumerLag(admin, config.consumerGroup, inputs).catch(() => -1);
           }
-          await admin.disconnect();
-          await ingest.stop();
+          await teardown.run();
           const s = ingest.stats;
-          await store.close();
           say(`Done in ${((Date.now() - started) / 1000).toFixed(0)} s: sent ${fmt(emitter.produced)} events${emitter.bad ? ` and ${fmt(emitter.bad)} bad messages` : ''}; stored ${fmt(s.touchpointRows)} touchpoint rows, ${fmt(s.outcomeRows)} outcome rows, ${fmt(s.deadLetters)} dead letters.`);
-          if (kafka.startedBroker && !opts.keepKafka) {
-            await stopLocalBroker(config);
-            say('Kafka: local broker stopped (use --keep-kafka to leave it running).');
-          }
+          if (left !== 0) say(`Note: ${left < 0 ? 'the consumer lag could not be read' : `${fmt(left)} messages were not processed yet`}; the next run picks them up.`);
+          for (const f of teardown.failures) say(`Note: could not ${f}`);
           say('Query the data: npx cx sql "SELECT channel, count() FROM cx.touchpoint_events GROUP BY channel"');
         })());
-      onShutdown(stop);
       if (opts.duration) {
-        setTimeout(() => void stop().then(() => process.exit(0)), opts.duration * 1000);
+        setTimeout(() => {
+          (stop as () => Promise<void>)().then(
+            () => process.exit(0),
+            (err: unknown) => exitWithError(err),
+          );
+        }, opts.duration * 1000);
       }
     });
 }

@@ -8,7 +8,6 @@ import { mkdirSync } from 'node:fs';
 import type { Config } from '../config.ts';
 
 export interface Store {
-  readonly client: ClickHouseClient;
   readonly database: string;
   readonly embedded: boolean;
   /** A human description: the URL or the data directory. */
@@ -49,7 +48,8 @@ export async function openStore(config: Pick<Config, 'clickhouseUrl' | 'clickhou
       url: config.clickhouseUrl,
       username: config.clickhouseUser,
       password: config.clickhousePassword,
-      request_timeout: 120_000,
+      // Below the consumer session timeout, so a hung insert cannot outlive the worker's partitions.
+      request_timeout: 25_000,
     });
     where = config.clickhouseUrl;
   } else {
@@ -71,7 +71,6 @@ export async function openStore(config: Pick<Config, 'clickhouseUrl' | 'clickhou
   }
 
   const store: Store = {
-    client,
     database: config.clickhouseDatabase,
     embedded,
     where,

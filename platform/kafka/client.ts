@@ -9,7 +9,8 @@ process.env.KAFKAJS_NO_PARTITIONER_WARNING = '1';
 function kafkaLogs(log: Logger | undefined): logCreator {
   return () => ({ level, log: entry }) => {
     if (!log) return;
-    const { message, ...rest } = entry;
+    // kafkajs attaches stack traces; the message and error name say enough to a person.
+    const { message, stack: _stack, ...rest } = entry as typeof entry & { stack?: string };
     const fields = { kafka: entry.logger, ...rest };
     // kafkajs logs every failed response at error level, retriable ones included
     // (e.g. "coordinator not available" while __consumer_offsets is created);

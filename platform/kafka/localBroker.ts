@@ -139,6 +139,17 @@ function alive(pid: number | undefined): pid is number {
   }
 }
 
+/** Our broker: alive, and (where /proc tells) a kafka.Kafka JVM on our properties file, not a recycled pid. */
+function ours(config: BrokerConfig, pid: number | undefined): pid is number {
+  if (!alive(pid)) return false;
+  try {
+    const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+    return cmdline.includes('kafka.Kafka') && cmdline.includes(paths(config).props);
+  } catch {
+    return true;
+  }
+}
+
 /** True when something accepts TCP connections on the port. */
 export function portOpen(port: number, host = HOST, timeoutMs = 1000): Promise<boolean> {
   return new Promise((resolvePort) => {
@@ -162,8 +173,8 @@ function logTail(config: BrokerConfig, lines = 30): string {
 export async function localBrokerStatus(config: BrokerConfig): Promise<BrokerStatus> {
   const p = paths(config);
   const pid = readPid(config);
-  const running = alive(pid) && (await portOpen(config.localKafkaPort));
-  return { running, pid: alive(pid) ? pid : undefined, bootstrap: bootstrap(config), dir: p.dir, log: p.logFile };
+  const running = ours(config, pid) && (await portOpen(config.localKafkaPort));
+  return { running, pid: ours(config, pid) ? pid : undefined, bootstrap: bootstrap(config), dir: p.dir, log: p.logFile };
 }
 
 /**
@@ -195,18 +206,23 @@ export async function startLocalBroker(
     ['-Xms256m', '-Xmx512m', '-XX:+UseG1GC', '-Djava.awt.headless=true', `-Dlog4j.configuration=file:${p.log4j}`, '-cp', `${libs}/*`, 'kafka.Kafka', p.props],
     { detached: true, stdio: ['ignore', out, out] },
   );
-  const pid = child.pid as number;
-  writeFileSync(p.pidFile, String(pid));
-  let exited: number | null | undefined;
-  child.once('exit', (code) => (exited = code));
+  let exited: string | undefined;
+  child.once('error', (err) => (exited = `could not be started (${err.message}); is Java 17+ installed?`));
+  child.once('exit', (code, signal) => (exited = signal ? `was killed by ${signal}` : `exited with code ${code}`));
   child.unref();
+  const pid = child.pid;
+  if (pid === undefined) {
+    await new Promise((r) => setImmediate(r));
+    throw new Error(`the local Kafka broker ${exited ?? 'could not be started'}`);
+  }
+  writeFileSync(p.pidFile, String(pid));
   log?.info({ brokerPid: pid, bootstrap: bootstrap(config) }, 'starting local Kafka broker');
 
   const deadline = Date.now() + timeoutMs;
   let lastError: unknown;
   while (Date.now() < deadline) {
     if (exited !== undefined) {
-      throw new Error(`the local Kafka broker exited with code ${exited} while starting. Last lines of ${p.logFile}:\n${logTail(config)}`);
+      throw new Error(`the local Kafka broker ${exited} while starting. Last lines of ${p.logFile}:\n${logTail(config)}`);
     }
     if (await portOpen(config.localKafkaPort)) {
       try {
@@ -226,7 +242,7 @@ export async function startLocalBroker(
 export async function stopLocalBroker(config: BrokerConfig, graceMs = 30_000): Promise<boolean> {
   const p = paths(config);
   const pid = readPid(config);
-  if (!alive(pid)) {
+  if (!ours(config, pid)) {
     rmSync(p.pidFile, { force: true });
     return false;
   }

@@ -4,14 +4,14 @@
  * only once those rows are durable. Bad messages never stop valid traffic.
  */
 import { EventEmitter } from 'node:events';
-import type { Consumer, EachBatchPayload, Kafka, Producer } from 'kafkajs';
+import { CompressionTypes, type Consumer, type EachBatchPayload, type Kafka, type Producer } from 'kafkajs';
 import type { Store } from '../../platform/clickhouse/store.ts';
+import { PRODUCER_RETRY } from '../../platform/kafka/client.ts';
 import type { Logger } from '../../platform/log.ts';
 import type { SchemaRegistry } from '../../schemas/registry.ts';
 import { classify, type Classified, type RawTable, type TopicFamilies } from './classify.ts';
 import type { DeadLetter } from './rawRows.ts';
 import { StoredOffsets } from './storedOffsets.ts';
-import { PRODUCER_RETRY } from '../../platform/kafka/client.ts';
 
 export interface RawIngestOptions {
   kafka: Kafka;
@@ -43,7 +43,19 @@ export interface IngestStats {
 }
 
 const TABLE_ORDER: RawTable[] = ['dead_letters', 'touchpoint_events', 'outcome_events'];
+const STAT_OF: Record<RawTable, 'deadLetters' | 'touchpointRows' | 'outcomeRows'> = {
+  dead_letters: 'deadLetters',
+  touchpoint_events: 'touchpointRows',
+  outcome_events: 'outcomeRows',
+};
 
+type Message = { offset: string; key: Buffer | null; value: Buffer | null };
+
+/**
+ * Events: 'progress' (stats) after each committed chunk; 'fatal' (Error) when the
+ * consumer has crashed and kafkajs will not restart it: the worker is dead and the
+ * process should exit so a supervisor restarts it.
+ */
 export class RawIngest extends EventEmitter {
   readonly stats: IngestStats = {
     consumed: 0, touchpointRows: 0, outcomeRows: 0, deadLetters: 0, replayedSkipped: 0, chunks: 0,
@@ -51,24 +63,39 @@ export class RawIngest extends EventEmitter {
   };
   private consumer?: Consumer;
   private dlq?: Producer;
-  private readonly stored: StoredOffsets;
+  private stored?: StoredOffsets;
+  private cluster = '';
   private readonly clock: () => number;
 
   constructor(private readonly o: RawIngestOptions) {
     super();
-    this.stored = new StoredOffsets(o.store);
     this.clock = o.clock ?? Date.now;
   }
 
   async start(): Promise<void> {
     const { kafka, groupId, families, log } = this.o;
+    const admin = kafka.admin();
+    await admin.connect();
+    this.cluster = (await admin.describeCluster()).clusterId;
+    await admin.disconnect();
+    this.stored = new StoredOffsets(this.o.store, this.cluster);
+
     this.dlq = kafka.producer({ idempotent: true, maxInFlightRequests: 1, retry: PRODUCER_RETRY });
     await this.dlq.connect();
-    const consumer = kafka.consumer({ groupId, sessionTimeout: this.o.sessionTimeoutMs, heartbeatInterval: Math.min(3_000, this.o.sessionTimeoutMs / 3), maxWaitTimeInMs: 250 });
+    const consumer = kafka.consumer({
+      groupId,
+      sessionTimeout: this.o.sessionTimeoutMs,
+      heartbeatInterval: Math.min(3_000, this.o.sessionTimeoutMs / 3),
+      maxWaitTimeInMs: 250,
+    });
     this.consumer = consumer;
     consumer.on(consumer.events.GROUP_JOIN, (e) => {
-      this.stored.reset();
+      this.stored?.reset();
       log.info({ assignment: e.payload.memberAssignment }, 'joined consumer group');
+    });
+    consumer.on(consumer.events.CRASH, (e) => {
+      log.error({ err: e.payload.error.message, restart: e.payload.restart }, 'consumer crashed');
+      if (!e.payload.restart) this.emit('fatal', e.payload.error);
     });
     await consumer.connect();
     await consumer.subscribe({ topics: Object.keys(families), fromBeginning: true });
@@ -79,37 +106,47 @@ export class RawIngest extends EventEmitter {
     });
   }
 
-  /** Finishes the chunk in hand, commits it, and leaves the group. */
+  /** Finishes and commits the chunk in hand, then leaves the group. */
   async stop(): Promise<void> {
     await this.consumer?.disconnect();
     await this.dlq?.disconnect();
   }
 
-  private async onBatch({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
-    const { topic, partition, messages } = batch;
+  private async onBatch({ batch, resolveOffset, heartbeat, isRunning, isStale, commitOffsetsIfNecessary }: EachBatchPayload): Promise<void> {
+    const { topic, partition, messages, highWatermark } = batch;
     for (let i = 0; i < messages.length; i += this.o.chunkSize) {
       if (!isRunning() || isStale()) return;
+      // A worker that lost its partitions in a rebalance learns it here, before writing.
+      await heartbeat();
       const chunk = messages.slice(i, i + this.o.chunkSize);
-      const lastOffset = (chunk[chunk.length - 1] as (typeof chunk)[number]).offset;
-      await this.storeChunk(topic, partition, chunk.map((m) => ({ offset: m.offset, key: m.key, value: m.value })));
+      const lastOffset = chunk[chunk.length - 1]?.offset as string;
+      try {
+        await this.storeChunk(topic, partition, BigInt(highWatermark), chunk);
+      } catch (err) {
+        // The insert may have landed anyway (a timeout): re-read the marks before any retry.
+        this.stored?.reset();
+        throw err;
+      }
       this.o.afterStore?.({ topic, partition, lastOffset });
       const t = performance.now();
-      await this.consumer?.commitOffsets([{ topic, partition, offset: (BigInt(lastOffset) + 1n).toString() }]);
+      // Not consumer.commitOffsets: that one is skipped silently once a stop has begun,
+      // and a clean stop must commit the chunk it just stored.
+      await commitOffsetsIfNecessary({ topics: [{ topic, partitions: [{ partition, offset: (BigInt(lastOffset) + 1n).toString() }] }] });
       this.stats.ms.commit += performance.now() - t;
       resolveOffset(lastOffset);
       this.stats.chunks++;
       this.emit('progress', this.stats);
-      await heartbeat();
     }
   }
 
-  private async storeChunk(topic: string, partition: number, messages: { offset: string; key: Buffer | null; value: Buffer | null }[]): Promise<void> {
-    const { registry, families, store } = this.o;
+  private async storeChunk(topic: string, partition: number, highWatermark: bigint, messages: Message[]): Promise<void> {
+    const { registry, families, store, log } = this.o;
+    const stored = this.stored as StoredOffsets;
     let t = performance.now();
     const now = this.clock();
     const byTable: Record<RawTable, { offset: bigint; c: Classified }[]> = { dead_letters: [], touchpoint_events: [], outcome_events: [] };
     for (const m of messages) {
-      const c = classify(registry, families, { topic, partition, ...m }, now);
+      const c = classify(registry, families, { cluster: this.cluster, topic, partition, offset: m.offset, key: m.key, value: m.value }, now);
       byTable[c.table].push({ offset: BigInt(m.offset), c });
     }
     this.stats.ms.decode += performance.now() - t;
@@ -118,12 +155,19 @@ export class RawIngest extends EventEmitter {
     for (const table of TABLE_ORDER) {
       const entries = byTable[table];
       if (entries.length === 0) continue;
-      const mark = await this.stored.highest(table, topic, partition);
+      let mark = await stored.highest(table, topic, partition);
+      if (mark >= highWatermark) {
+        // Stored offsets beyond the end of the log: the topic was deleted and created again.
+        log.warn({ table, topic, partition, mark: String(mark), highWatermark: String(highWatermark) },
+          'stored offsets run past the end of this partition: the topic was recreated; ingesting it from the start');
+        stored.forget(table, topic, partition);
+        mark = -1n;
+      }
       const fresh = entries.filter((e) => e.offset > mark);
       this.stats.replayedSkipped += entries.length - fresh.length;
       if (fresh.length === 0) continue;
-      const first = (fresh[0] as (typeof fresh)[number]).offset;
-      const last = (fresh[fresh.length - 1] as (typeof fresh)[number]).offset;
+      const first = fresh[0]?.offset as bigint;
+      const last = fresh[fresh.length - 1]?.offset as bigint;
 
       if (table === 'dead_letters') {
         t = performance.now();
@@ -131,19 +175,18 @@ export class RawIngest extends EventEmitter {
         this.stats.ms.deadLetterTopic += performance.now() - t;
       }
       t = performance.now();
-      await store.insert(`${store.database}.${table}`, fresh.map((e) => e.c.row), `${table}:${topic}:${partition}:${first}-${last}`);
+      await store.insert(`${store.database}.${table}`, fresh.map((e) => e.c.row), `${table}:${this.cluster}:${topic}:${partition}:${first}-${last}`);
       this.stats.ms.insert += performance.now() - t;
-      this.stored.record(table, topic, partition, last);
-      if (table === 'dead_letters') this.stats.deadLetters += fresh.length;
-      else if (table === 'touchpoint_events') this.stats.touchpointRows += fresh.length;
-      else this.stats.outcomeRows += fresh.length;
+      stored.record(table, topic, partition, last);
+      this.stats[STAT_OF[table]] += fresh.length;
     }
+
     const dead = byTable.dead_letters;
     if (dead.length) {
-      const first = (dead[0] as (typeof dead)[number]).c as Extract<Classified, { table: 'dead_letters' }>;
-      this.o.log.warn(
+      const first = (dead[0]?.c as Extract<Classified, { table: 'dead_letters' }>).deadLetter;
+      log.warn(
         { topic, partition, offsets: `${dead[0]?.offset}..${dead[dead.length - 1]?.offset}`, count: dead.length },
-        `${dead.length} dead letter(s); first: ${first.deadLetter.reason}`,
+        `${dead.length} dead letter(s); first: ${first.reason}`,
       );
     }
   }
@@ -151,6 +194,8 @@ export class RawIngest extends EventEmitter {
   private async publishDeadLetters(letters: DeadLetter[]): Promise<void> {
     await this.dlq?.send({
       topic: this.o.deadLetterTopic,
+      // Compressed: a message that arrived compressed must still fit when it is sent on.
+      compression: CompressionTypes.GZIP,
       messages: letters.map((d) => ({
         key: d.source.key,
         value: d.source.value ?? Buffer.alloc(0),

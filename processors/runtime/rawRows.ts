@@ -2,6 +2,8 @@
 import type { OutcomeEvent, Rating, TouchpointEvent } from '../../schemas/contracts.ts';
 
 export interface Source {
+  /** Kafka cluster id: offsets mean something only within one cluster. */
+  cluster: string;
   topic: string;
   partition: number;
   offset: string;
@@ -18,6 +20,7 @@ export function chTime(ms: number): string {
 function provenance(schemaVersion: number, src: Source, ingestedAt: number) {
   return {
     schema_version: schemaVersion,
+    source_cluster: src.cluster,
     source_topic: src.topic,
     source_partition: src.partition,
     source_offset: src.offset,
@@ -72,6 +75,7 @@ export interface DeadLetter {
 
 export function deadLetterRow(d: DeadLetter, receivedAt: number) {
   return {
+    source_cluster: d.source.cluster,
     source_topic: d.source.topic,
     source_partition: d.source.partition,
     source_offset: d.source.offset,

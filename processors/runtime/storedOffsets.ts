@@ -16,7 +16,8 @@ export class StoredOffsets {
   private readonly marks = new Map<string, bigint>();
   private readonly loaded = new Set<RawTable>();
 
-  constructor(private readonly store: Store) {}
+  /** `cluster`: the Kafka cluster id; marks of another cluster (or of a wiped local broker) do not apply. */
+  constructor(private readonly store: Store, private readonly cluster: string) {}
 
   /** Forget everything: after a rebalance another worker may have written more. */
   reset(): void {
@@ -29,12 +30,18 @@ export class StoredOffsets {
     if (!this.loaded.has(table)) {
       // One scan per table after each (re)assignment, for all its partitions at once.
       const rows = await this.store.query<{ topic: string; partition: number; mark: string }>(
-        `SELECT source_topic AS topic, source_partition AS partition, toString(max(source_offset)) AS mark FROM ${this.store.database}.${table} GROUP BY source_topic, source_partition`,
+        `SELECT source_topic AS topic, source_partition AS partition, toString(max(source_offset)) AS mark FROM ${this.store.database}.${table} WHERE source_cluster = {cluster:String} GROUP BY source_topic, source_partition`,
+        { cluster: this.cluster },
       );
       for (const r of rows) this.record(table, r.topic, Number(r.partition), BigInt(r.mark));
       this.loaded.add(table);
     }
     return this.marks.get(keyOf(table, topic, partition)) ?? -1n;
+  }
+
+  /** Drops a mark that cannot be right (the topic was recreated): the partition starts afresh. */
+  forget(table: RawTable, topic: string, partition: number): void {
+    this.marks.delete(keyOf(table, topic, partition));
   }
 
   record(table: RawTable, topic: string, partition: number, offset: bigint): void {

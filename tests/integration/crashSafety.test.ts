@@ -6,6 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { migrate } from '../../platform/clickhouse/migrate.ts';
 import { openStore } from '../../platform/clickhouse/store.ts';
 import { consumerLag } from '../../platform/kafka/lag.ts';
 import { createLogger } from '../../platform/log.ts';
@@ -81,6 +82,15 @@ describe('crash safety', () => {
 
     await Promise.all([...firstHalf.map((e) => producer.send(e)), ...garbage.slice(0, 4).map((g, i) => producer.sendRaw(config.touchpointsTopic, `g-${i}`, g))]);
 
+    // ReplacingMergeTree would merge duplicates away in the background and hide them:
+    // switch merges off for these tables, so count() sees every row ever inserted.
+    const setup = await openStore(config);
+    await migrate(setup);
+    for (const table of ['touchpoint_events', 'dead_letters']) {
+      await setup.command(`ALTER TABLE ${config.clickhouseDatabase}.${table} MODIFY SETTING max_bytes_to_merge_at_max_space_in_pool = 1, max_bytes_to_merge_at_min_space_in_pool = 1`);
+    }
+    await setup.close();
+
     // 1. A worker dies by SIGKILL right after storing its 3rd chunk, before committing it.
     const a = startWorker({ CX_FAULT_KILL_AFTER_STORED_CHUNKS: '3' });
     const aExit = await a.exit;
@@ -97,12 +107,15 @@ describe('crash safety', () => {
     const b = startWorker({ CX_BATCH_MAX_MESSAGES: '333' });
     const producing = Promise.all([...secondHalf.map((e) => producer.send(e)), ...garbage.slice(4).map((g, i) => producer.sendRaw(config.touchpointsTopic, `g-${i + 4}`, g))]);
     await waitFor('worker b to make progress', async () => /ingest progress/.test(b.output.join('')), 60_000, 50);
+    // Then a random moment later: mid-insert, mid-commit or between chunks.
+    await new Promise((r) => setTimeout(r, Math.random() * 1500));
     b.child.kill('SIGKILL');
     expect((await b.exit).signal).toBe('SIGKILL');
     await producing;
 
     // 3. A third worker finishes the stream and stops cleanly.
     const c = startWorker();
+    await waitFor('worker c to start', async () => /"msg":"processing"/.test(c.output.join('')), 60_000, 50);
     const admin = kafka.kafka.admin();
     await admin.connect();
     await waitFor('the group to catch up', async () => (await consumerLag(admin, config.consumerGroup, [config.touchpointsTopic])) === 0, 120_000, 250);

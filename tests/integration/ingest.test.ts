@@ -66,7 +66,8 @@ describe('raw ingestion', () => {
     expect(sends.length).toBe(events.length + bad.length);
 
     const total = events.length + bad.length;
-    await waitFor('every message to be ingested', async () => ingest.stats.consumed >= total && ingest.stats);
+    const landed = () => ingest.stats.touchpointRows + ingest.stats.outcomeRows + ingest.stats.deadLetters;
+    await waitFor('every message to be stored', async () => landed() >= total);
 
     const db = config.clickhouseDatabase;
     const [counts] = await store.query<{ n: string; ids: string }>(`SELECT count() AS n, uniqExact(event_id) AS ids FROM ${db}.touchpoint_events`);
@@ -141,7 +142,7 @@ describe('raw ingestion', () => {
 
     const first = rawIngest(replayConfig, replayKafka, replayStore, log);
     await first.start();
-    await waitFor('the first pass', async () => first.stats.consumed >= events.length);
+    await waitFor('the first pass', async () => first.stats.touchpointRows >= events.length);
     await first.stop();
     expect(first.stats.touchpointRows).toBe(events.length);
 
@@ -158,5 +159,49 @@ describe('raw ingestion', () => {
     expect(second.stats.touchpointRows).toBe(0);
     const [n] = await store.query<{ n: string }>(`SELECT count() AS n FROM ${db}_replay.touchpoint_events`);
     expect(Number(n?.n)).toBe(events.length);
+  });
+
+  it('ingests a topic that was deleted and created again from its start, despite marks left by the old one', async () => {
+    const { config: c1 } = isolatedConfig({ CX_TOPIC_PARTITIONS: '1' });
+    const k = await connectKafka(c1, log);
+    const s1 = { ...store, database: `${config.clickhouseDatabase}_recreated` } as Store;
+    const { migrate } = await import('../../platform/clickhouse/migrate.ts');
+    await migrate(s1);
+    const batch = (seed: number, n: number) =>
+      takeEvents({ seed, customers: 50, startAt: Date.UTC(2026, 10, 4), meanGapMs: 1_000 }, n * 2).filter((e) => e.kind === 'touchpoint').slice(0, n).map((e) => e.event as TouchpointEvent);
+    const sendAll = async (events: TouchpointEvent[]) => {
+      const sdk = new TouchpointProducer(k.kafka, k.registry, { touchpointsTopic: c1.touchpointsTopic, outcomesTopic: c1.outcomesTopic });
+      await sdk.connect();
+      await Promise.all(events.map((e) => sdk.send(e)));
+      await sdk.disconnect();
+    };
+    const runUntil = async (groupId: string, rows: number) => {
+      const w = rawIngest({ ...c1, consumerGroup: groupId }, k, s1, log);
+      await w.start();
+      await waitFor(`${rows} rows`, async () => w.stats.touchpointRows >= rows);
+      await w.stop();
+      return w.stats;
+    };
+
+    const before = batch(21, 600);
+    await sendAll(before);
+    expect((await runUntil(`${c1.consumerGroup}-a`, 600)).touchpointRows).toBe(600);
+
+    const admin = k.kafka.admin();
+    await admin.connect();
+    await admin.deleteTopics({ topics: [c1.touchpointsTopic] });
+    await waitFor('the topic to be gone', async () => !(await admin.listTopics()).includes(c1.touchpointsTopic));
+    await admin.disconnect();
+    const { ensureTopics } = await import('../../platform/kafka/client.ts');
+    await ensureTopics(k.kafka, c1);
+
+    // The new topic's offsets 0..199 lie below the old mark (599): without the check they would be skipped.
+    const after = batch(22, 200);
+    await sendAll(after);
+    const second = await runUntil(`${c1.consumerGroup}-b`, 200);
+    expect(second.touchpointRows).toBe(200);
+    expect(second.replayedSkipped).toBe(0);
+    const [n] = await store.query<{ n: string }>(`SELECT count() AS n FROM ${s1.database}.touchpoint_events`);
+    expect(Number(n?.n)).toBe(800);
   });
 });

@@ -16,7 +16,7 @@ const outcome: OutcomeEvent = {
   event_id: '1b8f3c1e-2d4a-4b6c-8e0f-1a2b3c4d5e6f', occurred_at: Date.UTC(2026, 10, 23), customer_id: 'c-7', journey_id: null,
   kind: 'CHURNED', rating: null, attributes: {},
 };
-const src = (topic: string, value: Buffer | null) => ({ topic, partition: 3, offset: '41', key: Buffer.from('c-7'), value });
+const src = (topic: string, value: Buffer | null) => ({ cluster: 'k1', topic, partition: 3, offset: '41', key: Buffer.from('c-7'), value });
 
 describe('classify', () => {
   it('turns a valid event into its raw row, with its source', () => {

@@ -35,6 +35,8 @@ describe('configuration', () => {
     expect(message).toContain('KAFKA_BROKERS="not a host:port": expected a comma-separated list of host:port');
     expect(message).toContain('CX_TOPIC_PARTITIONS="0": expected a whole number, at least 1');
     expect(message).toContain('CLICKHOUSE_URL="clickhouse": expected an http(s) URL');
+    expect(() => loadConfig({ CLICKHOUSE_URL: 'ftp://127.0.0.1:8123' })).toThrow('CLICKHOUSE_URL="ftp://127.0.0.1:8123": expected an http(s) URL');
+    expect(() => loadConfig({ CLICKHOUSE_DATABASE: 'cx-prod' })).toThrow('expected a database name');
   });
 
   it('makes the CLI exit 2 with that message, and no stack trace', () => {

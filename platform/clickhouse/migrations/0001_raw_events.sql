@@ -19,6 +19,7 @@ CREATE TABLE IF NOT EXISTS {{database}}.touchpoint_events
     outcome          LowCardinality(String),
     attributes       Map(String, String),
     schema_version   UInt16,
+    source_cluster   LowCardinality(String),
     source_topic     LowCardinality(String),
     source_partition UInt32,
     source_offset    UInt64,
@@ -40,6 +41,7 @@ CREATE TABLE IF NOT EXISTS {{database}}.outcome_events
     rating_value     Nullable(Float64),
     attributes       Map(String, String),
     schema_version   UInt16,
+    source_cluster   LowCardinality(String),
     source_topic     LowCardinality(String),
     source_partition UInt32,
     source_offset    UInt64,
@@ -51,9 +53,11 @@ ORDER BY event_id
 SETTINGS non_replicated_deduplication_window = 10000;
 
 -- Every message that could not be processed: its bytes, why, and where it came from.
--- One row per source position, so a replay cannot duplicate it either.
+-- One row per source position, so a replay cannot duplicate it either (not
+-- partitioned by time, so a replay months later still collapses onto the first row).
 CREATE TABLE IF NOT EXISTS {{database}}.dead_letters
 (
+    source_cluster   LowCardinality(String),
     source_topic     LowCardinality(String),
     source_partition UInt32,
     source_offset    UInt64,
@@ -66,6 +70,5 @@ CREATE TABLE IF NOT EXISTS {{database}}.dead_letters
     received_at      DateTime64(3, 'UTC')
 )
 ENGINE = ReplacingMergeTree(received_at)
-PARTITION BY toYYYYMM(received_at)
-ORDER BY (source_topic, source_partition, source_offset)
+ORDER BY (source_cluster, source_topic, source_partition, source_offset)
 SETTINGS non_replicated_deduplication_window = 10000;
