@@ -13,7 +13,7 @@ import { loadConfig, type Config } from '../platform/config.ts';
 import { stopLocalBroker } from '../platform/kafka/localBroker.ts';
 import { createLogger } from '../platform/log.ts';
 import { connectKafka, rawIngest } from '../platform/pipeline.ts';
-import { takeEvents } from '../producers/syntheticEmitter.ts';
+import { takeSimulated } from '../producers/simulator/simulate.ts';
 import { TouchpointProducer } from '../producers/touchpointProducer.ts';
 import { classify } from '../processors/runtime/classify.ts';
 import { TOUCHPOINT_EVENT, type TouchpointEvent } from '../schemas/contracts.ts';
@@ -40,7 +40,7 @@ function runConfig(base: Config, run: string): Config {
 
 async function main(): Promise<void> {
   const base = loadConfig({ ...process.env, CX_CLICKHOUSE_PATH: process.env.CX_CLICKHOUSE_PATH ?? mkdtempSync(join(tmpdir(), 'cx-bench-')) });
-  const events = takeEvents({ seed: 7, customers: 20_000, startAt: Date.UTC(2026, 10, 1), meanGapMs: 500 }, EVENTS * 1.1)
+  const events = takeSimulated({ seed: 7, customers: 20_000, start: Date.UTC(2026, 10, 1), rate: 2 }, EVENTS * 1.1)
     .filter((e) => e.kind === 'touchpoint')
     .slice(0, EVENTS)
     .map((e) => e.event as TouchpointEvent);

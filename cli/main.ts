@@ -1,10 +1,12 @@
 import { Command } from 'commander';
+import { collectCommand } from './commands/collect.ts';
 import { configCommand } from './commands/config.ts';
 import { emitCommand } from './commands/emit.ts';
 import { kafkaCommand } from './commands/kafka.ts';
 import { migrateCommand } from './commands/migrate.ts';
 import { processCommand } from './commands/process.ts';
 import { schemasCommand } from './commands/schemas.ts';
+import { simulateCommand } from './commands/simulate.ts';
 import { sqlCommand } from './commands/sql.ts';
 import { startCommand } from './commands/start.ts';
 import { exitWithError } from './errors.ts';
@@ -16,7 +18,9 @@ const program = new Command('cx')
 
 startCommand(program);
 processCommand(program);
+simulateCommand(program);
 emitCommand(program);
+collectCommand(program);
 kafkaCommand(program);
 migrateCommand(program);
 sqlCommand(program);

@@ -45,6 +45,11 @@ export const SETTINGS = {
   clickhousePath: ['CX_CLICKHOUSE_PATH', z.string().default('data/clickhouse'), 'Data directory of the embedded engine. One process at a time can open it.'],
   batchMaxMessages: ['CX_BATCH_MAX_MESSAGES', positiveInt.default(5000), 'Most messages the processor writes to ClickHouse in one insert per partition.'],
   emitRate: ['CX_EMIT_RATE', z.coerce.number({ error: 'expected a number of events per second' }).nonnegative().default(200), 'Events per second the built-in emitter sends in `npm start`.'],
+  collectorHost: ['CX_COLLECTOR_HOST', z.string().min(1).default('127.0.0.1'), 'Address the HTTP collector listens on (0.0.0.0 to accept other hosts).'],
+  collectorPort: ['CX_COLLECTOR_PORT', port.default(8080), 'Port of the HTTP collector.'],
+  collectorToken: ['CX_COLLECTOR_TOKEN', z.string().min(16, 'expected at least 16 characters').optional(), 'Bearer token the collector requires on /v1/*. Unset: no authentication.'],
+  collectorMaxBodyBytes: ['CX_COLLECTOR_MAX_BODY_BYTES', positiveInt.default(1_048_576), 'Largest request body the collector takes (larger: 413).'],
+  collectorMaxBatch: ['CX_COLLECTOR_MAX_BATCH', positiveInt.default(1000), 'Most events in one collector request (more: 413).'],
   logLevel: ['LOG_LEVEL', z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'), 'Log level (logs are JSON lines on stderr).'],
 } as const;
 

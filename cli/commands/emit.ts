@@ -3,8 +3,9 @@ import { InvalidArgumentError } from 'commander';
 import { loadConfig } from '../../platform/config.ts';
 import { createLogger } from '../../platform/log.ts';
 import { connectKafka } from '../../platform/pipeline.ts';
-import { LiveEmitter } from '../../producers/liveEmitter.ts';
-import { syntheticEvents } from '../../producers/syntheticEmitter.ts';
+import { validateScenario } from '../../producers/simulator/scenario.ts';
+import { simulate } from '../../producers/simulator/simulate.ts';
+import { SimulationRun } from '../../producers/simulator/run.ts';
 import { TouchpointProducer } from '../../producers/touchpointProducer.ts';
 import { onShutdown } from '../shutdown.ts';
 
@@ -27,22 +28,23 @@ export interface EmitOptions {
 
 export function emitOptions(cmd: Command): Command {
   return cmd
-    .option('--rate <events/s>', 'events per second (default: CX_EMIT_RATE, 200)', numberOption(0))
+    .option('--rate <events/s>', 'events per second (default: CX_EMIT_RATE, 200)', numberOption(0.001))
     .option('--customers <n>', 'distinct customers', numberOption(1), 5000)
-    .option('--seed <n>', 'seed of the synthetic stream (same seed, same events)', numberOption(0), 1)
+    .option('--seed <n>', 'seed of the simulation (same seed, same events)', numberOption(0), 1)
     .option('--bad-every <n>', 'make every Nth message garbage, to see dead letters (0: never)', numberOption(0), 0);
 }
 
-export function startEmitter(producer: TouchpointProducer, garbageTopic: string, o: EmitOptions & { rate: number }): LiveEmitter {
-  const source = syntheticEvents({ seed: o.seed, customers: o.customers, startAt: Date.now(), meanGapMs: 1000 / Math.max(o.rate, 1) });
-  const emitter = new LiveEmitter(producer, source, { ratePerSecond: o.rate, count: o.count, badEvery: o.badEvery, garbageTopic });
-  emitter.start();
-  return emitter;
+/** Live traffic: the journey simulator in real time from now, with flat traffic at the given rate, until stopped. */
+export function startLiveTraffic(producer: TouchpointProducer, garbageTopic: string, o: EmitOptions & { rate: number }): SimulationRun {
+  const scenario = { ...validateScenario({ name: 'live' }), start: Date.now(), duration: 3650 * 86_400_000, rate: o.rate, customers: o.customers, seed: o.seed, dailyRhythm: false };
+  const run = new SimulationRun(producer, simulate({ scenario }), { speed: 1, count: o.count, badEvery: o.badEvery, garbageTopic });
+  void run.start();
+  return run;
 }
 
 export function emitCommand(program: Command): void {
   emitOptions(program.command('emit'))
-    .description('send synthetic touchpoint and outcome events to Kafka at a steady rate')
+    .description('send live simulated traffic (event time = now) to Kafka at a steady rate; see `cx simulate` for scenarios and compressed time')
     .option('--count <n>', 'stop after this many messages', numberOption(1))
     .action(async (opts: EmitOptions) => {
       const config = loadConfig();
@@ -50,16 +52,17 @@ export function emitCommand(program: Command): void {
       const kafka = await connectKafka(config, log);
       const producer = new TouchpointProducer(kafka.kafka, kafka.registry, { touchpointsTopic: config.touchpointsTopic, outcomesTopic: config.outcomesTopic });
       await producer.connect();
-      const emitter = startEmitter(producer, config.touchpointsTopic, { ...opts, rate: opts.rate ?? config.emitRate });
+      const run = startLiveTraffic(producer, config.touchpointsTopic, { ...opts, rate: opts.rate ?? config.emitRate });
       let finishing: Promise<void> | undefined;
       const finish = () =>
         (finishing ??= (async () => {
-          await emitter.stop();
+          await run.stop();
           await producer.disconnect();
-          process.stdout.write(`sent ${emitter.produced} events and ${emitter.bad} bad messages (${emitter.failures} failed${emitter.lastError ? `: ${emitter.lastError}` : ''})\n`);
+          const s = run.stats;
+          process.stdout.write(`sent ${s.touchpoints} touchpoint events, ${s.outcomes} outcomes and ${s.garbage} bad messages (${s.failures} failed${s.lastError ? `: ${s.lastError}` : ''})\n`);
         })());
       onShutdown(finish);
-      await emitter.done;
+      await run.start();
       await finish();
     });
 }

@@ -8,7 +8,7 @@ import { TouchpointProducer } from '../../producers/touchpointProducer.ts';
 import { exitWithError } from '../errors.ts';
 import { onShutdown } from '../shutdown.ts';
 import { Teardown } from '../teardown.ts';
-import { emitOptions, numberOption, startEmitter, type EmitOptions } from './emit.ts';
+import { emitOptions, numberOption, startLiveTraffic, type EmitOptions } from './emit.ts';
 
 const fmt = (n: number) => n.toLocaleString('en-US');
 
@@ -63,7 +63,7 @@ export function startCommand(program: Command): void {
       await admin.connect().catch(fail);
 
       const rate = opts.rate ?? config.emitRate;
-      const emitter = startEmitter(producer, config.touchpointsTopic, { ...opts, rate });
+      const emitter = startLiveTraffic(producer, config.touchpointsTopic, { ...opts, rate });
       say(`Emitting ${fmt(rate)} events/s. Ctrl-C to stop.`);
 
       const inputs = [config.touchpointsTopic, config.outcomesTopic];
@@ -80,7 +80,7 @@ export function startCommand(program: Command): void {
         const perSecond = ((s.touchpointRows + s.outcomeRows - lastRows) * 1000) / Math.max(1, now - lastAt);
         lastRows = s.touchpointRows + s.outcomeRows;
         lastAt = now;
-        const line = `produced ${fmt(emitter.produced + emitter.bad)} · rows ${fmt(s.touchpointRows)} touchpoints + ${fmt(s.outcomeRows)} outcomes · dead letters ${fmt(s.deadLetters)} · lag ${fmt(lag)} · ${fmt(Math.round(perSecond))} rows/s`;
+        const line = `produced ${fmt(emitter.sent)} · rows ${fmt(s.touchpointRows)} touchpoints + ${fmt(s.outcomeRows)} outcomes · dead letters ${fmt(s.deadLetters)} · lag ${fmt(lag)} · ${fmt(Math.round(perSecond))} rows/s`;
         if (tty) process.stdout.write(`\r\x1b[2K${line}`);
         else if (now - lastPrinted >= 5000) {
           lastPrinted = now;
@@ -105,7 +105,7 @@ export function startCommand(program: Command): void {
           }
           await teardown.run();
           const s = ingest.stats;
-          say(`Done in ${((Date.now() - started) / 1000).toFixed(0)} s: sent ${fmt(emitter.produced)} events${emitter.bad ? ` and ${fmt(emitter.bad)} bad messages` : ''}; stored ${fmt(s.touchpointRows)} touchpoint rows, ${fmt(s.outcomeRows)} outcome rows, ${fmt(s.deadLetters)} dead letters.`);
+          say(`Done in ${((Date.now() - started) / 1000).toFixed(0)} s: sent ${fmt(emitter.stats.touchpoints + emitter.stats.outcomes)} events${emitter.stats.garbage ? ` and ${fmt(emitter.stats.garbage)} bad messages` : ''}; stored ${fmt(s.touchpointRows)} touchpoint rows, ${fmt(s.outcomeRows)} outcome rows, ${fmt(s.deadLetters)} dead letters.`);
           if (left !== 0) say(`Note: ${left < 0 ? 'the consumer lag could not be read' : `${fmt(left)} messages were not processed yet`}; the next run picks them up.`);
           for (const f of teardown.failures) say(`Note: could not ${f}`);
           say('Query the data: npx cx sql "SELECT channel, count() FROM cx.touchpoint_events GROUP BY channel"');

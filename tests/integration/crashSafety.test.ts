@@ -11,7 +11,7 @@ import { openStore } from '../../platform/clickhouse/store.ts';
 import { consumerLag } from '../../platform/kafka/lag.ts';
 import { createLogger } from '../../platform/log.ts';
 import { connectKafka, type Connected } from '../../platform/pipeline.ts';
-import { takeEvents } from '../../producers/syntheticEmitter.ts';
+import { takeSimulated } from '../../producers/simulator/simulate.ts';
 import { TouchpointProducer } from '../../producers/touchpointProducer.ts';
 import { isolatedConfig, waitFor } from '../helpers.ts';
 
@@ -73,7 +73,7 @@ afterAll(async () => {
 
 describe('crash safety', () => {
   it('loses nothing and duplicates nothing when workers are killed mid-stream', async () => {
-    const all = takeEvents({ seed: 99, customers: 2000, startAt: Date.UTC(2026, 10, 2), meanGapMs: 2_000 }, 16_000)
+    const all = takeSimulated({ seed: 99, customers: 2000, start: Date.UTC(2026, 10, 2), rate: 0.5 }, 16_000)
       .filter((e) => e.kind === 'touchpoint')
       .map((e) => e.event);
     const firstHalf = all.slice(0, 8000);

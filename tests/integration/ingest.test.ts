@@ -7,7 +7,7 @@ import type { KafkaMessage } from 'kafkajs';
 import type { Store } from '../../platform/clickhouse/store.ts';
 import { createLogger } from '../../platform/log.ts';
 import { connectKafka, openMigratedStore, rawIngest, type Connected } from '../../platform/pipeline.ts';
-import { takeEvents } from '../../producers/syntheticEmitter.ts';
+import { takeSimulated } from '../../producers/simulator/simulate.ts';
 import { TouchpointProducer } from '../../producers/touchpointProducer.ts';
 import type { RawIngest } from '../../processors/runtime/rawIngest.ts';
 import { OUTCOME_EVENT, TOUCHPOINT_EVENT, type TouchpointEvent } from '../../schemas/contracts.ts';
@@ -37,7 +37,7 @@ afterAll(async () => {
 
 describe('raw ingestion', () => {
   it('stores every valid event exactly once and dead-letters every bad message with its reason', async () => {
-    const events = takeEvents({ seed: 11, customers: 300, startAt: Date.UTC(2026, 10, 1), meanGapMs: 5_000 }, 3000);
+    const events = takeSimulated({ seed: 11, customers: 300, start: Date.UTC(2026, 10, 1), rate: 0.2 }, 3000);
     const touchpoints = events.filter((e) => e.kind === 'touchpoint').map((e) => e.event as TouchpointEvent);
     const outcomes = events.filter((e) => e.kind === 'outcome');
     const reg = kafka.registry;
@@ -136,7 +136,7 @@ describe('raw ingestion', () => {
 
     const sdk = new TouchpointProducer(replayKafka.kafka, replayKafka.registry, { touchpointsTopic: replayConfig.touchpointsTopic, outcomesTopic: replayConfig.outcomesTopic });
     await sdk.connect();
-    const events = takeEvents({ seed: 5, customers: 100, startAt: Date.UTC(2026, 10, 3), meanGapMs: 1_000 }, 2000).filter((e) => e.kind === 'touchpoint');
+    const events = takeSimulated({ seed: 5, customers: 100, start: Date.UTC(2026, 10, 3), rate: 1 }, 2000).filter((e) => e.kind === 'touchpoint');
     await Promise.all(events.map((e) => sdk.send(e.event as TouchpointEvent)));
     await sdk.disconnect();
 
@@ -168,7 +168,7 @@ describe('raw ingestion', () => {
     const { migrate } = await import('../../platform/clickhouse/migrate.ts');
     await migrate(s1);
     const batch = (seed: number, n: number) =>
-      takeEvents({ seed, customers: 50, startAt: Date.UTC(2026, 10, 4), meanGapMs: 1_000 }, n * 2).filter((e) => e.kind === 'touchpoint').slice(0, n).map((e) => e.event as TouchpointEvent);
+      takeSimulated({ seed, customers: 50, start: Date.UTC(2026, 10, 4), rate: 1 }, n * 2).filter((e) => e.kind === 'touchpoint').slice(0, n).map((e) => e.event as TouchpointEvent);
     const sendAll = async (events: TouchpointEvent[]) => {
       const sdk = new TouchpointProducer(k.kafka, k.registry, { touchpointsTopic: c1.touchpointsTopic, outcomesTopic: c1.outcomesTopic });
       await sdk.connect();

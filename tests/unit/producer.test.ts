@@ -1,14 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { kafkaClient } from '../../platform/kafka/client.ts';
 import { InvalidEventError, TouchpointProducer } from '../../producers/touchpointProducer.ts';
-import { takeEvents } from '../../producers/syntheticEmitter.ts';
+import { takeSimulated } from '../../producers/simulator/simulate.ts';
 import { SchemaRegistry } from '../../schemas/registry.ts';
 import type { TouchpointEvent } from '../../schemas/contracts.ts';
 
 describe('TouchpointProducer', () => {
   // Never connected: validation happens before anything is queued for Kafka.
   const producer = new TouchpointProducer(kafkaClient(['127.0.0.1:1'], 'unit'), SchemaRegistry.load(), { touchpointsTopic: 't', outcomesTopic: 'o' });
-  const event = takeEvents({ seed: 1, customers: 5, startAt: Date.UTC(2026, 10, 1), meanGapMs: 1000 }, 20).find((e) => e.kind === 'touchpoint')?.event as TouchpointEvent;
+  const event = takeSimulated({ seed: 1, customers: 5, start: Date.UTC(2026, 10, 1), rate: 1 }, 20).find((e) => e.kind === 'touchpoint')?.event as TouchpointEvent;
 
   it('rejects an invalid event with the field and the reason, and sends nothing', async () => {
     await expect(producer.send({ ...event, rating: { scale: 'CES_7', value: 0 } })).rejects.toThrow(InvalidEventError);
@@ -19,13 +19,13 @@ describe('TouchpointProducer', () => {
 
 describe('synthetic emitter', () => {
   it('is deterministic for a seed and varies with it', () => {
-    const o = { customers: 50, startAt: Date.UTC(2026, 10, 1), meanGapMs: 1000 };
-    expect(takeEvents({ ...o, seed: 4 }, 500)).toEqual(takeEvents({ ...o, seed: 4 }, 500));
-    expect(takeEvents({ ...o, seed: 5 }, 500)).not.toEqual(takeEvents({ ...o, seed: 4 }, 500));
+    const o = { customers: 50, start: Date.UTC(2026, 10, 1), rate: 1 };
+    expect(takeSimulated({ ...o, seed: 4 }, 500)).toEqual(takeSimulated({ ...o, seed: 4 }, 500));
+    expect(takeSimulated({ ...o, seed: 5 }, 500)).not.toEqual(takeSimulated({ ...o, seed: 4 }, 500));
   });
 
   it('covers all three legs and keeps event time moving forward', () => {
-    const events = takeEvents({ seed: 2, customers: 50, startAt: Date.UTC(2026, 10, 1), meanGapMs: 1000 }, 2000);
+    const events = takeSimulated({ seed: 2, customers: 50, start: Date.UTC(2026, 10, 1), rate: 1 }, 2000);
     const legs = new Set(events.flatMap((e) => (e.kind === 'touchpoint' ? [e.event.leg] : [])));
     expect([...legs].sort()).toEqual(['OPERATIONS', 'PRODUCT', 'SALES_MARKETING']);
     events.slice(1).forEach((e, i) => expect(e.event.occurred_at).toBeGreaterThanOrEqual((events[i] as (typeof events)[number]).event.occurred_at));

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { OUTCOME_EVENT, TOUCHPOINT_EVENT, type TouchpointEvent } from '../../schemas/contracts.ts';
 import { fingerprintBytes } from '../../schemas/fingerprint.ts';
 import { SchemaRegistry } from '../../schemas/registry.ts';
-import { takeEvents } from '../../producers/syntheticEmitter.ts';
+import { takeSimulated } from '../../producers/simulator/simulate.ts';
 
 // A test-only v2 of TouchpointEvent: the v1 fields plus an optional `locale`, and a new channel KIOSK.
 const V2_DIR = fileURLToPath(new URL('../fixtures/schemas-v2/', import.meta.url));
@@ -37,7 +37,7 @@ describe('single-object encoding', () => {
 
   it('round-trips every contract', () => {
     expect(registry.decode(registry.encode(TOUCHPOINT_EVENT, event))).toEqual({ ok: true, family: TOUCHPOINT_EVENT, version: 1, value: event });
-    for (const e of takeEvents({ seed: 3, customers: 10, startAt: event.occurred_at, meanGapMs: 1000 }, 200)) {
+    for (const e of takeSimulated({ seed: 3, customers: 10, start: event.occurred_at, rate: 1 }, 200)) {
       const family = e.kind === 'touchpoint' ? TOUCHPOINT_EVENT : OUTCOME_EVENT;
       const back = registry.decode(registry.encode(family, e.event));
       expect(back).toEqual({ ok: true, family, version: 1, value: e.event });

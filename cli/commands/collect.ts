@@ -1,0 +1,33 @@
+import type { Command } from 'commander';
+import { loadConfig } from '../../platform/config.ts';
+import { createLogger } from '../../platform/log.ts';
+import { connectKafka } from '../../platform/pipeline.ts';
+import { buildCollector } from '../../producers/collector.ts';
+import { TouchpointProducer } from '../../producers/touchpointProducer.ts';
+import { onShutdown } from '../shutdown.ts';
+import { numberOption } from './emit.ts';
+
+export function collectCommand(program: Command): void {
+  program
+    .command('collect')
+    .description('run the HTTP collector: POST /v1/touchpoints and /v1/outcomes (JSON, one event or an array), GET /healthz')
+    .option('--port <port>', 'port (default: CX_COLLECTOR_PORT, 8080)', numberOption(1))
+    .option('--host <host>', 'address (default: CX_COLLECTOR_HOST, 127.0.0.1)')
+    .action(async (opts: { port?: number; host?: string }) => {
+      const config = loadConfig();
+      const log = createLogger(config.logLevel, 'cx-collect');
+      const kafka = await connectKafka(config, log);
+      const producer = new TouchpointProducer(kafka.kafka, kafka.registry, { touchpointsTopic: config.touchpointsTopic, outcomesTopic: config.outcomesTopic });
+      await producer.connect();
+      const app = buildCollector({ producer, token: config.collectorToken, maxBodyBytes: config.collectorMaxBodyBytes, maxBatch: config.collectorMaxBatch });
+      const host = opts.host ?? config.collectorHost;
+      const port = opts.port ?? config.collectorPort;
+      await app.listen({ host, port });
+      log.info({ url: `http://${host}:${port}`, auth: config.collectorToken ? 'bearer' : 'none' }, 'collector listening');
+      process.stdout.write(`Collector listening on http://${host}:${port} (POST /v1/touchpoints, /v1/outcomes; GET /healthz)${config.collectorToken ? ', bearer token required' : ''}\n`);
+      onShutdown(async () => {
+        await app.close();
+        await producer.disconnect();
+      });
+    });
+}

@@ -1,0 +1,33 @@
+/** Seeded randomness for the synthetic producers: same seed, same events. */
+
+/** mulberry32: a small, fast, seedable PRNG returning [0, 1). */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** A version-4-shaped UUID drawn from the generator. */
+export function uuidFrom(random: () => number): string {
+  const hex = Array.from({ length: 32 }, () => Math.floor(random() * 16).toString(16));
+  hex[12] = '4';
+  hex[16] = ((parseInt(hex[16] as string, 16) & 0x3) | 0x8).toString(16);
+  const h = hex.join('');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
+
+/** Picks an item with probability proportional to its weight. */
+export function pickWeighted<T>(items: readonly T[], weight: (t: T) => number, random: () => number): T {
+  const total = items.reduce((s, i) => s + weight(i), 0);
+  let u = random() * total;
+  for (const item of items) {
+    u -= weight(item);
+    if (u < 0) return item;
+  }
+  return items[items.length - 1] as T;
+}

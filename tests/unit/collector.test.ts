@@ -1,0 +1,86 @@
+/**
+ * The collector's refusals. Nothing invalid may reach Kafka, so the producer here
+ * only records what it was given (the accepting path runs against real Kafka in
+ * tests/integration/collector.test.ts).
+ */
+import { describe, expect, it } from 'vitest';
+import { buildCollector } from '../../producers/collector.ts';
+import type { OutcomeEvent, TouchpointEvent } from '../../schemas/contracts.ts';
+
+const NOW = Date.UTC(2026, 10, 23, 10);
+const sent: (TouchpointEvent | OutcomeEvent)[] = [];
+let failing = false;
+const producer = {
+  send: async (e: TouchpointEvent) => {
+    if (failing) throw new Error('broker down');
+    sent.push(e);
+  },
+  sendOutcome: async (e: OutcomeEvent) => void sent.push(e),
+};
+const app = buildCollector({ producer, token: 'a-long-enough-secret', maxBodyBytes: 2048, maxBatch: 3, clock: () => NOW, newId: () => '00000000-0000-4000-8000-000000000001' });
+const auth = { authorization: 'Bearer a-long-enough-secret' };
+const valid = { customer_id: 'c-1', journey_id: 'order-9', channel: 'WEB', touchpoint: 'checkout', leg: 'OPERATIONS', stage: 'PURCHASE', department: 'Digital', rating: { scale: 'CES_7', value: 6 } };
+
+async function post(path: string, body: unknown, headers: Record<string, string> = auth) {
+  sent.length = 0;
+  const r = await app.inject({ method: 'POST', url: path, payload: typeof body === 'string' ? body : JSON.stringify(body), headers: { 'content-type': 'application/json', ...headers } });
+  return { status: r.statusCode, body: r.json() as Record<string, unknown> };
+}
+
+describe('collector', () => {
+  it('fills event_id and occurred_at when the caller leaves them out', async () => {
+    const r = await post('/v1/touchpoints', valid);
+    expect(r).toEqual({ status: 200, body: { accepted: 1, event_ids: ['00000000-0000-4000-8000-000000000001'] } });
+    expect(sent).toEqual([{ ...valid, event_id: '00000000-0000-4000-8000-000000000001', occurred_at: NOW, moment_of_truth: false, outcome: 'OK', attributes: {} }]);
+  });
+
+  it('takes ISO times and keeps the caller\'s ids', async () => {
+    const r = await post('/v1/touchpoints', [{ ...valid, event_id: '7f1c2a4e-5b6d-4e8f-9a0b-1c2d3e4f5a6b', occurred_at: '2026-11-23T09:00:00.250Z' }]);
+    expect(r.body).toEqual({ accepted: 1, event_ids: ['7f1c2a4e-5b6d-4e8f-9a0b-1c2d3e4f5a6b'] });
+    expect(sent[0]?.occurred_at).toBe(Date.UTC(2026, 10, 23, 9, 0, 0, 250));
+  });
+
+  it('refuses a whole batch when one event is invalid, naming each problem by index and field', async () => {
+    const r = await post('/v1/touchpoints', [valid, { ...valid, rating: { scale: 'CSAT_5', value: 6 } }, { ...valid, channel: 'FAX', extra: 1 }]);
+    expect(r.status).toBe(400);
+    expect(r.body).toMatchObject({ error: 'invalid_events', accepted: 0, message: '2 of 3 events are invalid; none were accepted' });
+    expect(r.body.errors).toEqual([
+      { index: 1, issues: [{ path: 'rating.value', message: '6 is outside CSAT_5 (whole numbers 1..5)' }] },
+      { index: 2, issues: [expect.objectContaining({ path: 'channel' }), expect.objectContaining({ path: '(event)', message: expect.stringContaining('extra') })] },
+    ]);
+    expect(sent).toEqual([]);
+  });
+
+  it('names missing fields and bad times', async () => {
+    const { customer_id: _, ...noCustomer } = valid;
+    const r = await post('/v1/touchpoints', [noCustomer, { ...valid, occurred_at: 'yesterday' }, { ...valid, occurred_at: 1_795_000_000 }]);
+    expect((r.body.errors as { index: number; issues: { path: string }[] }[]).map((e) => [e.index, e.issues[0]?.path])).toEqual([[0, 'customer_id'], [1, 'occurred_at'], [2, 'occurred_at']]);
+  });
+
+  it('answers 400 to malformed JSON, 413 to oversized bodies and batches, 401 without the token', async () => {
+    expect((await post('/v1/touchpoints', '{"customer_id": ')).status).toBe(400);
+    const big = await post('/v1/touchpoints', { ...valid, attributes: { note: 'x'.repeat(4000) } });
+    expect(big).toMatchObject({ status: 413, body: { error: 'too_large' } });
+    const many = await post('/v1/touchpoints', [valid, valid, valid, valid]);
+    expect(many).toMatchObject({ status: 413, body: { error: 'too_many', message: 'a batch holds at most 3 events; this one has 4' } });
+    const anonymous = await post('/v1/touchpoints', valid, {});
+    expect(anonymous).toMatchObject({ status: 401, body: { error: 'unauthorized' } });
+    const wrong = await post('/v1/touchpoints', valid, { authorization: 'Bearer nope' });
+    expect(wrong.status).toBe(401);
+    expect(sent).toEqual([]);
+  });
+
+  it('answers 503 with the event ids when Kafka does not acknowledge', async () => {
+    failing = true;
+    const r = await post('/v1/touchpoints', valid);
+    failing = false;
+    expect(r).toMatchObject({ status: 503, body: { error: 'kafka_unavailable', accepted: 0, event_ids: ['00000000-0000-4000-8000-000000000001'] } });
+  });
+
+  it('takes outcomes, and keeps /healthz open', async () => {
+    const r = await post('/v1/outcomes', { customer_id: 'c-1', kind: 'COMPLAINED' });
+    expect(r.body).toEqual({ accepted: 1, event_ids: ['00000000-0000-4000-8000-000000000001'] });
+    expect(sent[0]).toMatchObject({ kind: 'COMPLAINED', journey_id: null, rating: null });
+    expect((await app.inject({ method: 'GET', url: '/healthz' })).statusCode).toBe(200);
+  });
+});
