@@ -54,8 +54,8 @@ export const scenarioSchema = z
     start: z.iso.datetime({ offset: true, error: 'expected an ISO 8601 time, e.g. 2026-11-02T00:00:00Z' }).default('2026-11-02T00:00:00Z').transform((s) => Date.parse(s)),
     duration: duration.default(3_600_000),
     /** Mean events per second of event time, over a day. */
-    rate: z.number().positive().default(20),
-    customers: z.number().int().positive().default(5_000),
+    rate: z.number({ error: 'expected events per second, more than 0' }).positive({ error: 'expected events per second, more than 0' }).default(20),
+    customers: z.number({ error: 'expected a whole number of customers, at least 1' }).int({ error: 'expected a whole number of customers, at least 1' }).positive({ error: 'expected a whole number of customers, at least 1' }).default(5_000),
     seed: z.number().int().nonnegative().default(1),
     /** After a bad experience, this share of the remaining chance of a good one turns bad (the death spiral's pull). */
     contagion: probability.default(0.2),
