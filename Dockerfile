@@ -10,6 +10,7 @@ COPY producers ./producers
 COPY processors ./processors
 COPY schemas ./schemas
 COPY kafka ./kafka
+COPY examples ./examples
 ENV NODE_ENV=production
 ENTRYPOINT ["node", "bin/cx.js"]
 CMD ["process"]

@@ -27,8 +27,9 @@ export class InvalidEventError extends Error {
 
 interface Pending {
   topic: string;
-  key: string;
+  key: string | null;
   value: Buffer;
+  headers?: Record<string, string>;
   done: { resolve: () => void; reject: (e: unknown) => void };
 }
 
@@ -65,9 +66,9 @@ export class TouchpointProducer {
     return this.enqueue(this.o.outcomesTopic, event.customer_id, this.registry.encode(OUTCOME_EVENT, checked.data));
   }
 
-  /** Sends raw bytes as they are (tests and replays of foreign data use this). */
-  sendRaw(topic: string, key: string, value: Buffer): Promise<void> {
-    return this.enqueue(topic, key, value);
+  /** Sends raw bytes as they are, with optional headers (dead letters, and tests of foreign data). */
+  sendRaw(topic: string, key: string | null, value: Buffer, headers?: Record<string, string>): Promise<void> {
+    return this.enqueue(topic, key, value, headers);
   }
 
   /** Sends everything queued and waits for every acknowledgement. */
@@ -84,9 +85,9 @@ export class TouchpointProducer {
     await this.producer.disconnect();
   }
 
-  private enqueue(topic: string, key: string, value: Buffer): Promise<void> {
+  private enqueue(topic: string, key: string | null, value: Buffer, headers?: Record<string, string>): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      this.queue.push({ topic, key, value, done: { resolve, reject } });
+      this.queue.push({ topic, key, value, headers, done: { resolve, reject } });
       if (this.queue.length >= (this.o.batchSize ?? 500)) this.sendQueued();
       else this.timer ??= setTimeout(() => this.sendQueued(), this.o.lingerMs ?? 20);
     });
@@ -108,7 +109,7 @@ export class TouchpointProducer {
     for (const p of batch) {
       let t = byTopic.get(p.topic);
       if (!t) byTopic.set(p.topic, (t = { topic: p.topic, messages: [] }));
-      t.messages.push({ key: p.key, value: p.value });
+      t.messages.push({ key: p.key, value: p.value, headers: p.headers });
     }
     this.inFlight = this.producer
       .sendBatch({ topicMessages: [...byTopic.values()] })
