@@ -66,7 +66,7 @@ export function buildCollector(o: CollectorOptions): FastifyInstance {
   });
 
   app.addHook('onRequest', async (req, reply) => {
-    if (!o.token || req.url === '/healthz') return;
+    if (!o.token || req.url.split('?')[0] === '/healthz') return;
     if (req.headers.authorization !== `Bearer ${o.token}`) {
       reply.header('www-authenticate', 'Bearer');
       return problem(reply, 401, 'unauthorized', 'send Authorization: Bearer <token>');
@@ -100,10 +100,19 @@ export function buildCollector(o: CollectorOptions): FastifyInstance {
         return problem(reply, 400, 'invalid_events', `${problems.length} of ${items.length} events are invalid; none were accepted`, { errors: problems });
       }
       const ids = events.map((e) => e.event_id);
-      try {
-        await Promise.all(events.map((e) => send(e)));
-      } catch (err) {
-        return problem(reply, 503, 'kafka_unavailable', `Kafka did not acknowledge the batch (${(err as Error).message}); retry with the same event_ids: they are the idempotency key, and the store keeps one row per event_id`, { event_ids: ids });
+      const results = await Promise.allSettled(events.map((e) => send(e)));
+      const failed = results.flatMap((r, i) => (r.status === 'rejected' ? [i] : []));
+      if (failed.length) {
+        // Say exactly what Kafka took and what it did not: a batch is never half-accepted silently.
+        const reason = (results[failed[0] as number] as PromiseRejectedResult).reason as Error;
+        return reply.code(503).send({
+          error: 'kafka_unavailable',
+          message: `Kafka did not acknowledge ${failed.length} of ${events.length} events (${reason.message}); resend those with the same event_ids (the idempotency key: the store keeps one row per id)`,
+          accepted: events.length - failed.length,
+          event_ids: ids,
+          accepted_ids: ids.filter((_, i) => !failed.includes(i)),
+          failed_ids: failed.map((i) => ids[i]),
+        });
       }
       return reply.code(200).send({ accepted: events.length, event_ids: ids });
     });

@@ -1,4 +1,5 @@
-/** Seeded randomness for the synthetic producers: same seed, same events. */
+/** Seeded randomness and stable ids for the synthetic producers: same seed, same events. */
+import { createHash } from 'node:crypto';
 
 /** mulberry32: a small, fast, seedable PRNG returning [0, 1). */
 export function seededRandom(seed: number): () => number {
@@ -12,13 +13,11 @@ export function seededRandom(seed: number): () => number {
   };
 }
 
-/** A version-4-shaped UUID drawn from the generator. */
-export function uuidFrom(random: () => number): string {
-  const hex = Array.from({ length: 32 }, () => Math.floor(random() * 16).toString(16));
-  hex[12] = '4';
-  hex[16] = ((parseInt(hex[16] as string, 16) & 0x3) | 0x8).toString(16);
-  const h = hex.join('');
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+/** A name-based UUID (version 5 layout, SHA-1): the same name always gives the same id. */
+export function uuidOf(name: string): string {
+  const h = createHash('sha1').update(name).digest('hex');
+  const variant = ((parseInt(h[16] as string, 16) & 0x3) | 0x8).toString(16);
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-5${h.slice(13, 16)}-${variant}${h.slice(17, 20)}-${h.slice(20, 32)}`;
 }
 
 /** Picks an item with probability proportional to its weight. */

@@ -9,12 +9,19 @@ import { SimulationRun } from '../../producers/simulator/run.ts';
 import { TouchpointProducer } from '../../producers/touchpointProducer.ts';
 import { onShutdown } from '../shutdown.ts';
 
-export function numberOption(min: number) {
+export function numberOption(min: number, whole = false) {
   return (value: string): number => {
     const n = Number(value);
-    if (!Number.isFinite(n) || n < min) throw new InvalidArgumentError(`expected a number, at least ${min}`);
+    if (!Number.isFinite(n) || n < min || (whole && !Number.isInteger(n))) throw new InvalidArgumentError(`expected a ${whole ? 'whole ' : ''}number, at least ${min}`);
     return n;
   };
+}
+
+/** 0 (never) or a whole number from 2 up. */
+function badEveryOption(value: string): number {
+  const n = Number(value);
+  if (n === 0 || (Number.isInteger(n) && n >= 2)) return n;
+  throw new InvalidArgumentError('expected 0 (never) or a whole number, at least 2');
 }
 
 export interface EmitOptions {
@@ -29,9 +36,9 @@ export interface EmitOptions {
 export function emitOptions(cmd: Command): Command {
   return cmd
     .option('--rate <events/s>', 'events per second (default: CX_EMIT_RATE, 200)', numberOption(0.001))
-    .option('--customers <n>', 'distinct customers', numberOption(1), 5000)
-    .option('--seed <n>', 'seed of the simulation (same seed, same events)', numberOption(0), 1)
-    .option('--bad-every <n>', 'make every Nth message garbage, to see dead letters (0: never)', numberOption(0), 0);
+    .option('--customers <n>', 'distinct customers', numberOption(1, true), 5000)
+    .option('--seed <n>', 'seed of the simulation (same seed, same events)', numberOption(0, true), 1)
+    .option('--bad-every <n>', 'make every Nth message garbage, to see dead letters (0: never)', badEveryOption, 0);
 }
 
 /** Live traffic: the journey simulator in real time from now, with flat traffic at the given rate, until stopped. */
@@ -45,7 +52,7 @@ export function startLiveTraffic(producer: TouchpointProducer, garbageTopic: str
 export function emitCommand(program: Command): void {
   emitOptions(program.command('emit'))
     .description('send live simulated traffic (event time = now) to Kafka at a steady rate; see `cx simulate` for scenarios and compressed time')
-    .option('--count <n>', 'stop after this many messages', numberOption(1))
+    .option('--count <n>', 'stop after this many messages', numberOption(1, true))
     .action(async (opts: EmitOptions) => {
       const config = loadConfig();
       const log = createLogger(config.logLevel, 'cx-emit');

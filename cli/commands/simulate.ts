@@ -50,8 +50,8 @@ export function simulateCommand(program: Command): void {
     .option('--scenario <file>', 'scenario file, YAML or JSON (see docs/producers.md); default: a quiet baseline hour')
     .option('--rate <events/s>', 'mean events per second of event time, over a day', numberOption(0.001))
     .option('--duration <d>', 'event time to simulate, e.g. 90m, 6h, 7d')
-    .option('--customers <n>', 'distinct customers', numberOption(1))
-    .option('--seed <n>', 'seed (same seed, same events)', numberOption(0))
+    .option('--customers <n>', 'distinct customers', numberOption(1, true))
+    .option('--seed <n>', 'seed (same seed, same events)', numberOption(0, true))
     .option('--start <time>', 'event time of the start: ISO 8601, or "now"')
     .option('--speed <x>', 'event time per wall time: 1 is real time, 10080 a week a minute, "max" as fast as Kafka takes it', 'max')
     .option('--truth <file>', 'where to write the ground truth (default: data/simulations/<name>-seed<seed>.truth.json)')
@@ -62,7 +62,8 @@ export function simulateCommand(program: Command): void {
       if (speed !== undefined && !(speed > 0)) throw new Error(`--speed ${opts.speed}: expected a positive number or "max"`);
       const truthFile = resolve(opts.truth ?? `data/simulations/${scenario.name}-seed${scenario.seed}.truth.json`);
       mkdirSync(dirname(truthFile), { recursive: true });
-      writeFileSync(truthFile, `${JSON.stringify(groundTruth(scenario), null, 2)}\n`);
+      const truth = groundTruth(scenario);
+      writeFileSync(truthFile, `${JSON.stringify(truth, null, 2)}\n`);
 
       const log = createLogger(process.env.LOG_LEVEL ? config.logLevel : 'warn', 'cx-simulate');
       const kafka = await connectKafka(config, log);
@@ -73,6 +74,8 @@ export function simulateCommand(program: Command): void {
       say(`Simulating "${scenario.name}": ${new Date(scenario.start).toISOString()} + ${(scenario.duration / 3_600_000).toFixed(2)} h of event time, ` +
         `${scenario.rate} events/s, ${fmt(scenario.customers)} customers, seed ${scenario.seed}, ${scenario.incidents.length} incident(s), speed ${speed ?? 'max'}`);
       say(`Ground truth: ${truthFile}`);
+      const left = scenario.incidents.length - truth.incidents.length;
+      if (left) say(`Note: ${left} incident(s) start after the simulated time ends and are left out of the run and its ground truth.`);
 
       const run = new SimulationRun(producer, simulate({ scenario }), { speed, garbageTopic: config.touchpointsTopic });
       const bar = new cliProgress.SingleBar(

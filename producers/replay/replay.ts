@@ -6,6 +6,8 @@
 import { createReadStream, statSync } from 'node:fs';
 import { basename } from 'node:path';
 import { createInterface } from 'node:readline';
+import { Transform } from 'node:stream';
+import { StringDecoder } from 'node:string_decoder';
 import { parse } from 'csv-parse';
 import type { TouchpointProducer } from '../touchpointProducer.ts';
 import type { Mapping } from './mapping.ts';
@@ -31,11 +33,28 @@ export interface ReplayOptions {
 
 type RawRow = { row: Row | null; line: number; text: string; error?: string };
 
+/** CRLF -> LF, so line counting works the same for files from every system. */
+function lfLines(): Transform {
+  let carry = '';
+  // A decoder, not chunk.toString(): a character can be split across two chunks.
+  const decoder = new StringDecoder('utf8');
+  return new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      const text = carry + decoder.write(chunk);
+      carry = text.endsWith('\r') ? '\r' : '';
+      done(null, (carry ? text.slice(0, -1) : text).replace(/\r\n/g, '\n'));
+    },
+    flush(done) {
+      done(null, carry + decoder.end());
+    },
+  });
+}
+
 async function* csvRows(file: string, mapping: Mapping, count: (n: number) => void): AsyncGenerator<RawRow> {
   const input = createReadStream(file);
   input.on('data', (chunk) => count(chunk.length));
   const skipped: RawRow[] = [];
-  const parser = input.pipe(
+  const parser = input.pipe(lfLines()).pipe(
     parse({ columns: true, delimiter: mapping.delimiter, bom: true, info: true, raw: true, relax_column_count: true, skip_empty_lines: true, skip_records_with_error: true }),
   );
   parser.on('skip', (err: Error & { lines?: number; raw?: string }) => skipped.push({ row: null, line: err.lines ?? 0, text: err.raw ?? '', error: `not valid CSV: ${err.message}` }));
@@ -51,7 +70,9 @@ async function* csvRows(file: string, mapping: Mapping, count: (n: number) => vo
       }
     }
     while (skipped.length) yield skipped.shift() as RawRow;
-    yield { row: r.record, line: r.info.lines, text: r.raw.replace(/\r?\n$/, '') };
+    // info.lines is where the record ends; count back over its own line breaks to where it starts.
+    const text = r.raw.replace(/^\n+/, '').replace(/\n$/, '');
+    yield { row: r.record, line: r.info.lines - (text.match(/\n/g)?.length ?? 0), text };
   }
   while (skipped.length) yield skipped.shift() as RawRow;
 }
@@ -60,8 +81,9 @@ async function* jsonlRows(file: string, count: (n: number) => void): AsyncGenera
   const input = createReadStream(file);
   input.on('data', (chunk) => count(chunk.length));
   let line = 0;
-  for await (const text of createInterface({ input, crlfDelay: Infinity })) {
+  for await (let text of createInterface({ input, crlfDelay: Infinity })) {
     line++;
+    if (line === 1) text = text.replace(/^\uFEFF/, '');
     if (text.trim() === '') continue;
     try {
       const v = JSON.parse(text) as unknown;
@@ -102,7 +124,7 @@ export async function replayFile(file: string, mapping: Mapping, o: ReplayOption
     summary.rowsRead++;
     if (!raw.row) reject({ line: raw.line, reason: raw.error ?? 'unreadable', key: null }, raw.text);
     else {
-      const result = reader.read(raw.row, raw.line);
+      const result = reader.read(raw.row, raw.line, raw.text);
       for (const r of result.rejections) reject(r, raw.text);
       for (const e of result.events) {
         if (e.kind === 'touchpoint') {

@@ -3,7 +3,7 @@
  * event ids are derived from the file name, line and column, so replaying the same
  * file again yields the same ids (and the store keeps one row per id).
  */
-import { createHash } from 'node:crypto';
+import { uuidOf } from '../random.ts';
 import type { z } from 'zod';
 import {
   CHANNEL_SYMBOLS, describeIssues, LEG_SYMBOLS, OUTCOME_SYMBOLS, outcomeEventSchema, RATING_SCALE_SYMBOLS, STAGE_SYMBOLS, touchpointEventSchema,
@@ -28,10 +28,9 @@ export interface RowResult {
   rejections: Rejection[];
 }
 
-/** A stable UUID-shaped id for a place in a file. */
-export function replayEventId(file: string, line: number, column = ''): string {
-  const h = createHash('sha1').update(`cx-replay:${file}:${line}:${column}`).digest('hex');
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-5${h.slice(13, 16)}-${((parseInt(h.slice(16, 17), 16) & 0x3) | 0x8).toString(16)}${h.slice(17, 20)}-${h.slice(20, 32)}`;
+/** A stable id for a cell of a file: the same row of the same file gives the same id; another file's row does not. */
+export function replayEventId(file: string, line: number, column: string, rowText: string): string {
+  return uuidOf(`cx-replay:${file}:${line}:${column}:${rowText}`);
 }
 
 class CellError extends Error {}
@@ -61,9 +60,23 @@ export class RowReader {
   }
 
   private time(text: string): number {
-    const t = this.mapping.timeFormat === 'iso' ? Date.parse(text) : Number(text) * (this.mapping.timeFormat === 'epoch_s' ? 1000 : 1);
+    let t: number;
+    if (this.mapping.timeFormat === 'iso') {
+      // ISO 8601 only; without an offset the time is taken as UTC, never the machine's zone.
+      const m = /^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?$/i.exec(text);
+      t = m ? Date.parse(m[1] ? text.replace(' ', 'T') : `${text.replace(' ', 'T')}${text.length > 10 ? 'Z' : 'T00:00:00Z'}`) : Number.NaN;
+    } else {
+      t = Number(text) * (this.mapping.timeFormat === 'epoch_s' ? 1000 : 1);
+    }
     if (!Number.isFinite(t)) throw new CellError(`occurred_at: "${text}" is not ${this.mapping.timeFormat === 'iso' ? 'an ISO 8601 time' : `a number (${this.mapping.timeFormat})`}`);
     return Math.round(t);
+  }
+
+  private flag(text: string | undefined, field: string): boolean {
+    if (text === undefined) return false;
+    if (/^(true|yes|y|1)$/i.test(text)) return true;
+    if (/^(false|no|n|0)$/i.test(text)) return false;
+    throw new CellError(`${field}: "${text}" is not yes/no, true/false or 1/0`);
   }
 
   private symbol<T extends string>(text: string, symbols: readonly T[], field: string): T {
@@ -84,9 +97,13 @@ export class RowReader {
     return r.data;
   }
 
-  read(row: Row, line: number): RowResult {
+  /** `text`: the row as it stands in the file, which (with file and line) makes the event ids. */
+  read(row: Row, line: number, text: string): RowResult {
+    this.text = text;
     return this.mapping.layout.type === 'long' ? this.readLong(row, line) : this.readWide(row, line);
   }
+
+  private text = '';
 
   private readLong(row: Row, line: number): RowResult {
     const f = (this.mapping.layout as Extract<Mapping['layout'], { type: 'long' }>).fields;
@@ -97,9 +114,8 @@ export class RowReader {
       const scale = this.cell(row, f.rating_scale);
       const value = this.cell(row, f.rating_value);
       if ((scale === undefined) !== (value === undefined) && value !== undefined) throw new CellError('rating_value is given but rating_scale is empty');
-      const mot = this.cell(row, f.moment_of_truth);
       const event: TouchpointEvent = {
-        event_id: this.cell(row, f.event_id) ?? replayEventId(this.file, line),
+        event_id: this.cell(row, f.event_id) ?? replayEventId(this.file, line, '', this.text),
         occurred_at: this.time(this.required(row, f.occurred_at, 'occurred_at')),
         customer_id,
         journey_id: this.cell(row, f.journey_id) ?? customer_id,
@@ -108,7 +124,7 @@ export class RowReader {
         leg: this.symbol(this.required(row, f.leg, 'leg'), LEG_SYMBOLS, 'leg'),
         stage: this.symbol(this.required(row, f.stage, 'stage'), STAGE_SYMBOLS, 'stage'),
         department: this.required(row, f.department, 'department'),
-        moment_of_truth: mot === undefined ? false : /^(true|yes|y|1)$/i.test(mot),
+        moment_of_truth: this.flag(this.cell(row, f.moment_of_truth), 'moment_of_truth'),
         rating: scale !== undefined && value !== undefined ? { scale: this.symbol(scale, RATING_SCALE_SYMBOLS, 'rating_scale'), value: this.number(value, 'rating_value') } : null,
         outcome: this.symbol(this.cell(row, f.outcome) ?? 'OK', OUTCOME_SYMBOLS, 'outcome'),
         attributes: { ...this.mapping.attributes, source_file: this.file, source_line: String(line) },
@@ -140,7 +156,7 @@ export class RowReader {
         const text = this.cell(row, tp.column);
         if (text === undefined) continue;
         const event: TouchpointEvent = {
-          event_id: replayEventId(this.file, line, tp.column),
+          event_id: replayEventId(this.file, line, tp.column, this.text),
           occurred_at, customer_id, journey_id,
           channel: tp.channel, touchpoint: tp.touchpoint, leg: tp.leg, stage: tp.stage, department: tp.department,
           moment_of_truth: tp.moment_of_truth,
@@ -161,7 +177,7 @@ export class RowReader {
           const spec = Object.entries(w.outcome.values).find(([k]) => k.toLowerCase() === text.toLowerCase())?.[1];
           if (!spec) throw new CellError(`"${text}" is not one of ${Object.keys(w.outcome.values).join(', ')}`);
           const event: OutcomeEvent = {
-            event_id: replayEventId(this.file, line, w.outcome.column), occurred_at, customer_id, journey_id,
+            event_id: replayEventId(this.file, line, w.outcome.column, this.text), occurred_at, customer_id, journey_id,
             kind: spec.kind, rating: spec.rating ?? null, attributes,
           };
           out.events.push({ kind: 'outcome', event: this.checked(outcomeEventSchema, event) });

@@ -12,7 +12,7 @@ export interface SimulationRunOptions {
   speed?: number;
   /** Stop after this many messages. */
   count?: number;
-  /** Every Nth message is garbage bytes (0: never). */
+  /** Every Nth message is garbage bytes (0: never; otherwise a whole number, at least 2). */
   badEvery?: number;
   garbageTopic: string;
   /** Most messages waiting for Kafka's acknowledgement before the run waits. */
@@ -34,8 +34,11 @@ export class SimulationRun {
   readonly stats: SimulationStats = { touchpoints: 0, outcomes: 0, garbage: 0, failures: 0 };
   private stopped = false;
   private running?: Promise<void>;
+  private wake?: () => void;
 
-  constructor(private readonly producer: TouchpointProducer, private readonly events: Iterator<SimEvent>, private readonly o: SimulationRunOptions) {}
+  constructor(private readonly producer: TouchpointProducer, private readonly events: Iterator<SimEvent>, private readonly o: SimulationRunOptions) {
+    if (o.badEvery && !(Number.isInteger(o.badEvery) && o.badEvery >= 2)) throw new Error(`badEvery ${o.badEvery}: expected 0 or a whole number, at least 2`);
+  }
 
   get sent(): number {
     return this.stats.touchpoints + this.stats.outcomes + this.stats.garbage;
@@ -49,7 +52,19 @@ export class SimulationRun {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    this.wake?.();
     await this.running;
+  }
+
+  /** Waits for `ms`, or less if stop() is called meanwhile. */
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      this.wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
   }
 
   private async play(): Promise<void> {
@@ -59,6 +74,10 @@ export class SimulationRun {
     let wallStart: number | undefined;
     let eventStart: number | undefined;
     for (;;) {
+      if (pending.length >= maxPending) {
+        await Promise.all(pending);
+        pending = [];
+      }
       if (this.stopped || (this.o.count !== undefined && this.sent >= this.o.count)) break;
       if (this.o.badEvery && (this.sent + 1) % this.o.badEvery === 0) {
         this.stats.garbage++;
@@ -73,7 +92,7 @@ export class SimulationRun {
         eventStart ??= e.event.occurred_at;
         const due = wallStart + (e.event.occurred_at - eventStart) / this.o.speed;
         const wait = due - clock();
-        if (wait > 2) await new Promise((r) => setTimeout(r, wait));
+        if (wait > 2) await this.sleep(wait);
         if (this.stopped) break;
       }
       if (e.kind === 'touchpoint') {
@@ -84,10 +103,6 @@ export class SimulationRun {
         pending.push(this.track(this.producer.sendOutcome(e.event)));
       }
       this.stats.eventTime = e.event.occurred_at;
-      if (pending.length >= maxPending) {
-        await Promise.all(pending);
-        pending = [];
-      }
     }
     await this.producer.flush();
     await Promise.all(pending);

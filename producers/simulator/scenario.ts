@@ -63,7 +63,12 @@ export const scenarioSchema = z
     dailyRhythm: z.boolean().default(true),
     incidents: z.array(incidentSchema).default([]),
   })
-  .strict();
+  .strict()
+  .superRefine((s, ctx) => {
+    s.incidents.forEach((i, n) => {
+      if (i.start >= s.duration) ctx.addIssue({ code: 'custom', path: ['incidents', n, 'start'], message: 'starts after the scenario ends (see duration)' });
+    });
+  });
 
 export type Incident = z.output<typeof incidentSchema>;
 export type Scenario = z.output<typeof scenarioSchema>;

@@ -8,7 +8,7 @@
  */
 import type { OutcomeEvent, Rating, RatingScale, TouchpointEvent } from '../../schemas/contracts.ts';
 import { RATING_SCALES } from '../../schemas/ratingScale.ts';
-import { pickWeighted, seededRandom, uuidFrom } from '../random.ts';
+import { pickWeighted, seededRandom, uuidOf } from '../random.ts';
 import { CATALOGUE, STAGES, type Touchpoint } from './catalogue.ts';
 import { validateScenario, type Incident, type Scenario } from './scenario.ts';
 
@@ -29,18 +29,21 @@ export function rhythm(t: number): number {
 }
 const RHYTHM_MAX = (0.15 + 1) / RHYTHM_MEAN;
 
-/** Bad rate of a touchpoint at time t under the scenario's incidents (its profile when none applies). */
+/**
+ * Bad rate of a touchpoint at time t under the scenario's incidents. Incidents only
+ * make things worse: where several apply, the highest rate wins, whatever their order.
+ */
 export function badRateAt(tp: Touchpoint, incidents: readonly Incident[], start: number, t: number): { rate: number; outage: boolean } {
   let rate = tp.quality.bad;
   let outage = false;
   const rel = t - start;
   for (const i of incidents) {
     if (rel < i.start || rel >= i.end) continue;
-    if (i.kind === 'outage' && i.channel === tp.channel) outage = true;
-    else if (i.kind === 'step' && i.touchpoint === tp.touchpoint) rate = i.level;
+    if (i.kind === 'outage') outage ||= i.channel === tp.channel;
     else if (i.kind === 'leg' && i.leg === tp.leg) rate = Math.max(rate, i.level);
+    else if (i.kind === 'step' && i.touchpoint === tp.touchpoint) rate = Math.max(rate, i.level);
     else if (i.kind === 'drift' && i.touchpoint === tp.touchpoint) {
-      rate = tp.quality.bad + ((i.level - tp.quality.bad) * (rel - i.start)) / (i.end - i.start);
+      rate = Math.max(rate, tp.quality.bad + ((i.level - tp.quality.bad) * (rel - i.start)) / (i.end - i.start));
     }
   }
   return { rate, outage };
@@ -82,6 +85,12 @@ export function* simulate({ scenario, catalogue = CATALOGUE }: SimulateOptions):
   const end = scenario.start + scenario.duration;
   const byStage = STAGES.map((stage) => catalogue.filter((tp) => tp.stage === stage));
   const customers = new Map<number, CustomerState>();
+  // A churned customer never comes back: the slot is taken by a new customer with a new id.
+  const generation = new Map<number, number>();
+  // Ids depend on the run (name, seed, start) and the event's place in it: two runs never share one.
+  const run = `${scenario.name}:${scenario.seed}:${scenario.start}`;
+  let index = 0;
+  const nextId = () => uuidOf(`${run}:${index++}`);
   const lambdaMax = (scenario.rate * (scenario.dailyRhythm ? RHYTHM_MAX : 1)) / 1000; // per ms
   let t = scenario.start;
 
@@ -95,10 +104,12 @@ export function* simulate({ scenario, catalogue = CATALOGUE }: SimulateOptions):
     const n = Math.floor(random() * scenario.customers);
     let c = customers.get(n);
     if (!c) {
-      c = { journey: 0, stage: 0, stepsLeft: 1 + Math.floor(random() * 2), lastBadAt: null, lastWasBad: false, experiences: 0, bad: 0, badAtMomentOfTruth: false };
+      // Customers are met mid-journey, so every stage has traffic from the first minute.
+      c = { journey: 0, stage: Math.floor(random() * STAGES.length), stepsLeft: 1 + Math.floor(random() * 2), lastBadAt: null, lastWasBad: false, experiences: 0, bad: 0, badAtMomentOfTruth: false };
       customers.set(n, c);
     }
-    const customer_id = `cust-${n}`;
+    const gen = generation.get(n);
+    const customer_id = gen ? `cust-${n}.${gen}` : `cust-${n}`;
     const journey_id = `${customer_id}-j${c.journey}`;
 
     const tp = pickWeighted(byStage[c.stage] as Touchpoint[], (x) => x.weight, random);
@@ -115,7 +126,7 @@ export function* simulate({ scenario, catalogue = CATALOGUE }: SimulateOptions):
     yield {
       kind: 'touchpoint',
       event: {
-        event_id: uuidFrom(random),
+        event_id: nextId(),
         occurred_at: at,
         customer_id,
         journey_id,
@@ -159,10 +170,13 @@ export function* simulate({ scenario, catalogue = CATALOGUE }: SimulateOptions):
     if (kind) {
       yield {
         kind: 'outcome',
-        event: { event_id: uuidFrom(random), occurred_at: at, customer_id, journey_id, kind, rating: null, attributes: { simulation: scenario.name, bad_share: badShare.toFixed(2) } },
+        event: { event_id: nextId(), occurred_at: at, customer_id, journey_id, kind, rating: null, attributes: { simulation: scenario.name, bad_share: badShare.toFixed(2) } },
       };
     }
-    if (kind === 'CHURNED') customers.delete(n);
+    if (kind === 'CHURNED') {
+      customers.delete(n);
+      generation.set(n, (gen ?? 0) + 1);
+    }
     else Object.assign(c, { journey: c.journey + 1, stage: 0, experiences: 0, bad: 0, badAtMomentOfTruth: false });
   }
 }
@@ -174,19 +188,23 @@ export function groundTruth(scenario: Scenario, catalogue = CATALOGUE) {
     seed: scenario.seed,
     start: new Date(scenario.start).toISOString(),
     end: new Date(scenario.start + scenario.duration).toISOString(),
-    incidents: scenario.incidents.map((i, n) => {
+    // Only what actually ran: incidents past the end are left out, and one that runs over is cut at the end.
+    incidents: scenario.incidents.flatMap((i, n) => {
+      if (i.start >= scenario.duration) return [];
+      const end = Math.min(i.end, scenario.duration);
       const hit = catalogue.filter((tp) =>
         i.kind === 'outage' ? tp.channel === i.channel : i.kind === 'leg' ? tp.leg === i.leg : tp.touchpoint === i.touchpoint,
       );
-      return {
+      return [{
         id: `${scenario.name}-${n + 1}`,
         kind: i.kind,
         start: new Date(scenario.start + i.start).toISOString(),
-        end: new Date(scenario.start + i.end).toISOString(),
+        end: new Date(scenario.start + end).toISOString(),
+        ...(end < i.end ? { cut_at_scenario_end: true } : {}),
         magnitude: i.kind === 'outage' ? 1 : i.level,
         touchpoints: hit.map((tp) => ({ channel: tp.channel, touchpoint: tp.touchpoint, leg: tp.leg, baseline_bad_rate: tp.quality.bad })),
         ...(i.kind === 'outage' ? { channel: i.channel } : i.kind === 'leg' ? { leg: i.leg } : { touchpoint: i.touchpoint }),
-      };
+      }];
     }),
   };
 }

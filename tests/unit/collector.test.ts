@@ -9,10 +9,10 @@ import type { OutcomeEvent, TouchpointEvent } from '../../schemas/contracts.ts';
 
 const NOW = Date.UTC(2026, 10, 23, 10);
 const sent: (TouchpointEvent | OutcomeEvent)[] = [];
-let failing = false;
+let failing: (e: TouchpointEvent) => boolean = () => false;
 const producer = {
   send: async (e: TouchpointEvent) => {
-    if (failing) throw new Error('broker down');
+    if (failing(e)) throw new Error('broker down');
     sent.push(e);
   },
   sendOutcome: async (e: OutcomeEvent) => void sent.push(e),
@@ -70,11 +70,14 @@ describe('collector', () => {
     expect(sent).toEqual([]);
   });
 
-  it('answers 503 with the event ids when Kafka does not acknowledge', async () => {
-    failing = true;
-    const r = await post('/v1/touchpoints', valid);
-    failing = false;
-    expect(r).toMatchObject({ status: 503, body: { error: 'kafka_unavailable', accepted: 0, event_ids: ['00000000-0000-4000-8000-000000000001'] } });
+  it('answers 503 saying exactly which events Kafka took when it does not acknowledge them all', async () => {
+    failing = (e) => e.customer_id === 'c-2';
+    const ids = ['11111111-1111-4111-8111-111111111111', '22222222-2222-4222-8222-222222222222', '33333333-3333-4333-8333-333333333333'];
+    const r = await post('/v1/touchpoints', ids.map((event_id, i) => ({ ...valid, event_id, customer_id: `c-${i + 1}` })));
+    failing = () => false;
+    expect(r.status).toBe(503);
+    expect(r.body).toMatchObject({ error: 'kafka_unavailable', accepted: 2, accepted_ids: [ids[0], ids[2]], failed_ids: [ids[1]] });
+    expect(sent.map((e) => e.event_id)).toEqual([ids[0], ids[2]]);
   });
 
   it('takes outcomes, and keeps /healthz open', async () => {
@@ -82,5 +85,6 @@ describe('collector', () => {
     expect(r.body).toEqual({ accepted: 1, event_ids: ['00000000-0000-4000-8000-000000000001'] });
     expect(sent[0]).toMatchObject({ kind: 'COMPLAINED', journey_id: null, rating: null });
     expect((await app.inject({ method: 'GET', url: '/healthz' })).statusCode).toBe(200);
+    expect((await app.inject({ method: 'GET', url: '/healthz?probe=1' })).statusCode).toBe(200);
   });
 });

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { experienceOf } from '../../processors/experience.ts';
 import { CATALOGUE } from '../../producers/simulator/catalogue.ts';
 import { parseDuration, readScenario, validateScenario, type Scenario } from '../../producers/simulator/scenario.ts';
-import { groundTruth, simulate, type SimEvent } from '../../producers/simulator/simulate.ts';
+import { badRateAt, groundTruth, simulate, type SimEvent } from '../../producers/simulator/simulate.ts';
 import type { TouchpointEvent } from '../../schemas/contracts.ts';
 import { touchpointEventSchema, outcomeEventSchema } from '../../schemas/contracts.ts';
 
@@ -70,7 +70,7 @@ describe('journey simulator', () => {
       incidents: [
         { kind: 'drift', touchpoint: 'parcel_delivery', start: '2h', end: '6h', level: 0.5 },
         { kind: 'outage', channel: 'CHAT', start: '1h', end: '1h30m' },
-        { kind: 'leg', leg: 'PRODUCT', start: '6h', end: '7h', level: 0.4 },
+        { kind: 'leg', leg: 'PRODUCT', start: '6h', end: '8h', level: 0.4 },
       ],
     });
     const events = touchpoints(s);
@@ -82,8 +82,9 @@ describe('journey simulator', () => {
     const outage = events.filter((e) => e.channel === 'CHAT' && within(s, H, 1.5 * H)(e));
     expect(outage.length).toBeGreaterThan(100);
     expect(outage.every((e) => e.outcome === 'FAILED' && e.rating === null)).toBe(true);
+    // The rarest product touchpoint (price_check) gets ~2,000 visits in 2 h: sd of its rate ~0.011.
     for (const tp of CATALOGUE.filter((t) => t.leg === 'PRODUCT')) {
-      const r = badRate(events, (e) => e.touchpoint === tp.touchpoint && within(s, 6 * H, 7 * H)(e));
+      const r = badRate(events, (e) => e.touchpoint === tp.touchpoint && within(s, 6 * H, 8 * H)(e));
       expect(Math.abs(r.rate - 0.4), tp.touchpoint).toBeLessThan(0.05);
     }
   });
@@ -105,6 +106,40 @@ describe('journey simulator', () => {
     expect(afterBadBad / afterBad).toBeGreaterThan(afterGoodBad / afterGood + 0.1);
   });
 
+  it('lets the worst incident win where several apply, whatever their order', () => {
+    const step = { kind: 'step', touchpoint: 'product_use', start: '0s', end: '1h', level: 0.2 };
+    const leg = { kind: 'leg', leg: 'PRODUCT', start: '0s', end: '1h', level: 0.5 };
+    const tp = CATALOGUE.find((t) => t.touchpoint === 'product_use') as (typeof CATALOGUE)[number];
+    const at = (incidents: object[]) => badRateAt(tp, scenario({ incidents }).incidents, 0, 1000).rate;
+    expect(at([step, leg])).toBe(0.5);
+    expect(at([leg, step])).toBe(0.5);
+  });
+
+  it('never reuses an id: across runs, or for a customer who churned', () => {
+    const a = [...simulate({ scenario: scenario({ duration: '30m' }) })].map((e) => e.event.event_id);
+    const b = [...simulate({ scenario: scenario({ duration: '30m', start: '2026-11-03T00:00:00Z' }) })].map((e) => e.event.event_id);
+    expect(new Set(a).size).toBe(a.length);
+    expect(a.filter((id) => new Set(b).has(id))).toEqual([]);
+
+    const events = [...simulate({ scenario: scenario({ duration: '1d', rate: 3, customers: 300 }) })];
+    const churnedAt = new Map(events.flatMap((e) => (e.kind === 'outcome' && e.event.kind === 'CHURNED' ? [[e.event.customer_id, e.event.occurred_at] as const] : [])));
+    expect(churnedAt.size).toBeGreaterThan(50);
+    const after = events.filter((e) => e.kind === 'touchpoint' && (churnedAt.get(e.event.customer_id) ?? Infinity) < e.event.occurred_at);
+    expect(after).toEqual([]);
+  });
+
+  it('drives outcomes by experience: journeys with more bad experiences churn and complain more', () => {
+    const outcomes = [...simulate({ scenario: scenario({ duration: '8h', customers: 3000 }) })].flatMap((e) => (e.kind === 'outcome' ? [e.event] : []));
+    const share = (pick: (badShare: number) => boolean, kind: string) => {
+      const group = outcomes.filter((o) => pick(Number(o.attributes.bad_share)));
+      return group.filter((o) => o.kind === kind).length / group.length;
+    };
+    // Among journeys that ended with an outcome: churn odds rise by 0.35 per unit of bad share.
+    expect(share((b) => b >= 0.5, 'CHURNED')).toBeGreaterThan(share((b) => b === 0, 'CHURNED') + 0.15);
+    expect(share((b) => b >= 0.5, 'COMPLAINED')).toBeGreaterThan(share((b) => b === 0, 'COMPLAINED') + 0.15);
+    expect(share((b) => b === 0, 'REPURCHASED')).toBeGreaterThan(share((b) => b >= 0.5, 'REPURCHASED') + 0.3);
+  });
+
   it('follows a daily rhythm: the afternoon is busier than the night', () => {
     const s = validateScenario({ start: '2026-11-02T00:00:00Z', duration: '1d', rate: 5, customers: 1000 });
     const hourOf = (e: SimEvent) => new Date(e.event.occurred_at).getUTCHours();
@@ -114,11 +149,14 @@ describe('journey simulator', () => {
     expect(afternoon).toBeGreaterThan(4 * night);
     // The rate is the mean over a day: 5/s for 86,400 s is 432,000 visits, give or take.
     const visits = all.filter((e) => e.kind === 'touchpoint').length;
-    expect(Math.abs(visits / 432_000 - 1)).toBeLessThan(0.03);
+    // Poisson sd is about 660 visits (0.15 %); 1 % is more than six of them.
+    expect(Math.abs(visits / 432_000 - 1)).toBeLessThan(0.01);
   });
 
-  it('writes the ground truth of every incident with absolute times', () => {
+  it('writes the ground truth of every incident with absolute times, and only of what ran', () => {
     const s = scenario({ incidents: [{ kind: 'step', touchpoint: 'support_call', start: '90m', end: '2h', level: 0.5 }] });
+    expect(groundTruth({ ...s, duration: H }).incidents).toEqual([]);
+    expect(groundTruth({ ...s, duration: 1.75 * H }).incidents[0]).toMatchObject({ end: '2026-11-02T01:45:00.000Z', cut_at_scenario_end: true });
     expect(groundTruth(s).incidents).toEqual([
       {
         id: 'baseline-1', kind: 'step', touchpoint: 'support_call', magnitude: 0.5,
@@ -154,6 +192,10 @@ describe('scenario files', () => {
         '  incidents.1.kind: expected kind: step, drift, outage or leg',
       ].join('\n'),
     );
+    writeFileSync(file, ['duration: 2h', 'incidents:', '  - {kind: outage, channel: CHAT, start: 3h, end: 4h}', ''].join('\n'));
+    expect(() => readScenario(file)).toThrow('incidents.0.start: starts after the scenario ends (see duration)');
+    writeFileSync(file, 'name: broken\n');
+    expect(() => readScenario(file)).not.toThrow();
     writeFileSync(file, 'name: [unclosed\n');
     expect(() => readScenario(file)).toThrow(new RegExp(`^${file}:\\d+:\\d+: not valid YAML or JSON`));
   });
