@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { kafkaClient } from '../../platform/kafka/client.ts';
 import { InvalidEventError, TouchpointProducer } from '../../producers/touchpointProducer.ts';
-import { takeSimulated } from '../../producers/simulator/simulate.ts';
+import { simulate, takeSimulated } from '../../producers/simulator/simulate.ts';
+import { SimulationRun } from '../../producers/simulator/run.ts';
+import { validateScenario } from '../../producers/simulator/scenario.ts';
 import { SchemaRegistry } from '../../schemas/registry.ts';
 import type { TouchpointEvent } from '../../schemas/contracts.ts';
 
@@ -29,5 +31,38 @@ describe('synthetic emitter', () => {
     const legs = new Set(events.flatMap((e) => (e.kind === 'touchpoint' ? [e.event.leg] : [])));
     expect([...legs].sort()).toEqual(['OPERATIONS', 'PRODUCT', 'SALES_MARKETING']);
     events.slice(1).forEach((e, i) => expect(e.event.occurred_at).toBeGreaterThanOrEqual((events[i] as (typeof events)[number]).event.occurred_at));
+  });
+});
+
+describe('SimulationRun', () => {
+  const recorder = () => {
+    const got: string[] = [];
+    const producer = {
+      send: async (e: TouchpointEvent) => void got.push(e.event_id),
+      sendOutcome: async () => void got.push('outcome'),
+      sendRaw: async () => void got.push('garbage'),
+      flush: async () => undefined,
+    } as unknown as TouchpointProducer;
+    return { got, producer };
+  };
+
+  it('stops at once even while waiting for the next event in real time', async () => {
+    const { got, producer } = recorder();
+    const scenario = { ...validateScenario({ dailyRhythm: false }), rate: 0.001 }; // one visit every ~17 minutes
+    const run = new SimulationRun(producer, simulate({ scenario }), { speed: 1, garbageTopic: 't' });
+    void run.start();
+    await new Promise((r) => setTimeout(r, 50));
+    const t = Date.now();
+    await run.stop();
+    expect(Date.now() - t).toBeLessThan(1000);
+    expect(got.length).toBeLessThanOrEqual(1);
+  });
+
+  it('slips a garbage message in every Nth, and refuses an N that would be all garbage', async () => {
+    const { got, producer } = recorder();
+    const scenario = validateScenario({ dailyRhythm: false });
+    await new SimulationRun(producer, simulate({ scenario }), { count: 9, badEvery: 3, garbageTopic: 't' }).start();
+    expect(got.map((g) => (g === 'garbage' ? 'G' : 'e')).join('')).toBe('eeGeeGeeG');
+    expect(() => new SimulationRun(producer, simulate({ scenario }), { badEvery: 1, garbageTopic: 't' })).toThrow('expected 0 or a whole number, at least 2');
   });
 });
