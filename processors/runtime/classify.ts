@@ -16,7 +16,7 @@ export type RawTable = 'touchpoint_events' | 'outcome_events' | 'dead_letters';
 export type Classified =
   | { table: 'touchpoint_events'; event: TouchpointEvent; row: ReturnType<typeof touchpointRow> }
   | { table: 'outcome_events'; event: OutcomeEvent; row: ReturnType<typeof outcomeRow> }
-  | { table: 'dead_letters'; deadLetter: DeadLetter; row: ReturnType<typeof deadLetterRow> };
+  | { table: 'dead_letters'; deadLetter: DeadLetter; row: ReturnType<typeof deadLetterRow>; /** Also send it to the dead-letter topic. */ publish: boolean };
 
 /** Which record family each input topic carries. */
 export type TopicFamilies = Record<string, typeof TOUCHPOINT_EVENT | typeof OUTCOME_EVENT>;
@@ -29,7 +29,7 @@ const VALIDATORS: Record<string, ZodType> = {
 export function classify(registry: SchemaRegistry, families: TopicFamilies, src: Source, now: number): Classified {
   const dead = (code: DeadLetter['code'], step: string, reason: string): Classified => {
     const deadLetter: DeadLetter = { code, step, reason, source: src };
-    return { table: 'dead_letters', deadLetter, row: deadLetterRow(deadLetter, now) };
+    return { table: 'dead_letters', deadLetter, row: deadLetterRow(deadLetter, now), publish: true };
   };
   const expected = families[src.topic];
   if (!expected) return dead('wrong_topic', 'route', `topic ${src.topic} is not an input topic of this pipeline`);
@@ -48,4 +48,26 @@ export function classify(registry: SchemaRegistry, families: TopicFamilies, src:
   }
   const event = checked.data as OutcomeEvent;
   return { table: 'outcome_events', event, row: outcomeRow(event, decoded.version, src, now) };
+}
+
+/** The steps at which the processor itself dead-letters a message (it stores those rows directly). */
+export const PROCESSOR_STEPS = new Set(['route', 'decode', 'validate']);
+
+/**
+ * A message read back from the dead-letter topic. Those the processor published are
+ * already in `dead_letters` (null: nothing to do). Those from elsewhere, such as rows
+ * file replay rejected, are stored now, so every dead letter is in the table.
+ */
+export function classifyDeadLetterTopic(src: Source, headers: Record<string, string>, now: number): Classified | null {
+  const step = headers['cx-step'] ?? 'unknown';
+  if (PROCESSOR_STEPS.has(step)) return null;
+  const file = headers['cx-source-file'];
+  const where = file ? `${file} line ${headers['cx-source-line'] ?? '?'}${headers['cx-source-column'] ? `, column ${headers['cx-source-column']}` : ''}: ` : '';
+  const deadLetter: DeadLetter = {
+    code: (headers['cx-reason-code'] as DeadLetter['code'] | undefined) ?? 'invalid',
+    step,
+    reason: `${where}${headers['cx-reason'] ?? 'no reason given'}`,
+    source: src,
+  };
+  return { table: 'dead_letters', deadLetter, row: deadLetterRow(deadLetter, now), publish: false };
 }

@@ -9,7 +9,7 @@ import type { Store } from '../../platform/clickhouse/store.ts';
 import { PRODUCER_RETRY } from '../../platform/kafka/client.ts';
 import type { Logger } from '../../platform/log.ts';
 import type { SchemaRegistry } from '../../schemas/registry.ts';
-import { classify, type Classified, type RawTable, type TopicFamilies } from './classify.ts';
+import { classify, classifyDeadLetterTopic, type Classified, type RawTable, type TopicFamilies } from './classify.ts';
 import type { DeadLetter } from './rawRows.ts';
 import { StoredOffsets } from './storedOffsets.ts';
 
@@ -49,7 +49,10 @@ const STAT_OF: Record<RawTable, 'deadLetters' | 'touchpointRows' | 'outcomeRows'
   outcome_events: 'outcomeRows',
 };
 
-type Message = { offset: string; key: Buffer | null; value: Buffer | null };
+type Message = { offset: string; key: Buffer | null; value: Buffer | null; headers?: Record<string, Buffer | string | (Buffer | string)[] | undefined> };
+
+const headerText = (h: Message['headers']): Record<string, string> =>
+  Object.fromEntries(Object.entries(h ?? {}).flatMap(([k, v]) => (v === undefined ? [] : [[k, String(Array.isArray(v) ? v[0] : v)]])));
 
 /**
  * Events: 'progress' (stats) after each committed chunk; 'fatal' (Error) when the
@@ -98,7 +101,8 @@ export class RawIngest extends EventEmitter {
       if (!e.payload.restart) this.emit('fatal', e.payload.error);
     });
     await consumer.connect();
-    await consumer.subscribe({ topics: Object.keys(families), fromBeginning: true });
+    // The dead-letter topic too: dead letters other producers (file replay) send there are stored as well.
+    await consumer.subscribe({ topics: [...Object.keys(families), this.o.deadLetterTopic], fromBeginning: true });
     await consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: false,
@@ -145,9 +149,11 @@ export class RawIngest extends EventEmitter {
     let t = performance.now();
     const now = this.clock();
     const byTable: Record<RawTable, { offset: bigint; c: Classified }[]> = { dead_letters: [], touchpoint_events: [], outcome_events: [] };
+    const fromDeadLetterTopic = topic === this.o.deadLetterTopic;
     for (const m of messages) {
-      const c = classify(registry, families, { cluster: this.cluster, topic, partition, offset: m.offset, key: m.key, value: m.value }, now);
-      byTable[c.table].push({ offset: BigInt(m.offset), c });
+      const src = { cluster: this.cluster, topic, partition, offset: m.offset, key: m.key, value: m.value };
+      const c = fromDeadLetterTopic ? classifyDeadLetterTopic(src, headerText(m.headers), now) : classify(registry, families, src, now);
+      if (c) byTable[c.table].push({ offset: BigInt(m.offset), c });
     }
     this.stats.ms.decode += performance.now() - t;
     this.stats.consumed += messages.length;
@@ -171,7 +177,8 @@ export class RawIngest extends EventEmitter {
 
       if (table === 'dead_letters') {
         t = performance.now();
-        await this.publishDeadLetters(fresh.map((e) => (e.c as Extract<Classified, { table: 'dead_letters' }>).deadLetter));
+        const letters = fresh.map((e) => e.c as Extract<Classified, { table: 'dead_letters' }>).filter((d) => d.publish);
+        await this.publishDeadLetters(letters.map((d) => d.deadLetter));
         this.stats.ms.deadLetterTopic += performance.now() - t;
       }
       t = performance.now();
@@ -192,6 +199,7 @@ export class RawIngest extends EventEmitter {
   }
 
   private async publishDeadLetters(letters: DeadLetter[]): Promise<void> {
+    if (letters.length === 0) return;
     await this.dlq?.send({
       topic: this.o.deadLetterTopic,
       // Compressed: a message that arrived compressed must still fit when it is sent on.

@@ -90,6 +90,23 @@ describe('file replay', () => {
     expect(where).toEqual(['survey-wide.csv:5:q_delivery', 'survey-wide.csv:6:overall', 'survey-wide.csv:7', 'touchpoints-long.csv:7', 'touchpoints-long.csv:8', 'touchpoints.jsonl:4', 'touchpoints.jsonl:5']);
     const line8 = seen.find((m) => m.headers?.['cx-source-line']?.toString() === '8');
     expect(line8?.value?.toString()).toBe(',not a time,C-1003,O-5003,store,store_visit,OPERATIONS,PURCHASE,Retail,no,CSAT_5,3,OK');
+
+    // ...and the processor stores them in dead_letters, so an analyst finds every reject in SQL.
+    await waitFor('7 rows in dead_letters', async () => ingest.stats.deadLetters >= 7);
+    const dead = await store.query<{ reason: string; step: string; reason_code: string; raw: string }>(
+      `SELECT reason, step, reason_code, base64Decode(raw_base64) AS raw FROM ${db}.dead_letters ORDER BY reason`,
+    );
+    expect(dead.map((d) => d.reason)).toEqual([
+      'survey-wide.csv line 5, column q_delivery: rating.value: 9 is outside STARS_5 (whole numbers 1..5)',
+      'survey-wide.csv line 6, column overall: "meh" is not one of satisfied, dissatisfied',
+      'survey-wide.csv line 7: occurred_at is empty',
+      'touchpoints-long.csv line 7: rating.value: 12 is outside NPS_11 (whole numbers 0..10)',
+      'touchpoints-long.csv line 8: occurred_at: "not a time" is not an ISO 8601 time',
+      'touchpoints.jsonl line 4: channel: "PIGEON" is not one of WEB, APP, STORE, CALL_CENTRE, CHAT, EMAIL, SOCIAL, DELIVERY, OTHER',
+      expect.stringMatching(/^touchpoints\.jsonl line 5: not JSON: /),
+    ]);
+    expect(new Set(dead.map((d) => d.step))).toEqual(new Set(['replay']));
+    expect(dead.find((d) => d.reason.includes('line 8'))?.raw).toBe(line8?.value?.toString());
   });
 
   it('replays a file twice without duplicating a row: ids come from file, line and column', async () => {

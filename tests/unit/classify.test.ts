@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { classify } from '../../processors/runtime/classify.ts';
+import { classify, classifyDeadLetterTopic } from '../../processors/runtime/classify.ts';
 import { OUTCOME_EVENT, TOUCHPOINT_EVENT, type OutcomeEvent, type TouchpointEvent } from '../../schemas/contracts.ts';
 import { SchemaRegistry } from '../../schemas/registry.ts';
 
@@ -44,5 +44,11 @@ describe('classify', () => {
 
   it('routes outcomes to their own table', () => {
     expect(classify(registry, families, src('oc', registry.encode(OUTCOME_EVENT, outcome)), now).table).toBe('outcome_events');
+  });
+
+  it('stores dead letters other producers sent to the dead-letter topic, and skips its own', () => {
+    const fromReplay = classifyDeadLetterTopic(src('dlq', Buffer.from('a,b,c')), { 'cx-step': 'replay', 'cx-reason': 'occurred_at is empty', 'cx-source-file': 'f.csv', 'cx-source-line': '7' }, now);
+    expect(fromReplay).toMatchObject({ table: 'dead_letters', publish: false, row: { reason: 'f.csv line 7: occurred_at is empty', step: 'replay', reason_code: 'invalid', source_topic: 'dlq', source_offset: '41' } });
+    expect(classifyDeadLetterTopic(src('dlq', Buffer.from('x')), { 'cx-step': 'decode', 'cx-reason': 'garbage' }, now)).toBeNull();
   });
 });
