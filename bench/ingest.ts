@@ -3,40 +3,20 @@
  * throughput (first produce -> rows visible in ClickHouse), each the median of
  * several runs, plus where the processor's time goes. Figures, not assertions.
  */
-import { randomUUID } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { migrate } from '../platform/clickhouse/migrate.ts';
 import { openStore, type Store } from '../platform/clickhouse/store.ts';
-import { loadConfig, type Config } from '../platform/config.ts';
+import { loadConfig } from '../platform/config.ts';
+import { EVENTS, finish, fmt, freshTopics, log, median, out, RUNS } from './figures.ts';
 import { stopLocalBroker } from '../platform/kafka/localBroker.ts';
-import { createLogger } from '../platform/log.ts';
-import { connectKafka, rawIngest } from '../platform/pipeline.ts';
+import { connectKafka, connectProducer, rawIngest } from '../platform/pipeline.ts';
 import { takeSimulated } from '../producers/simulator/simulate.ts';
-import { TouchpointProducer } from '../producers/touchpointProducer.ts';
 import { classify } from '../processors/runtime/classify.ts';
 import { TOUCHPOINT_EVENT, type TouchpointEvent } from '../schemas/contracts.ts';
 
-const RUNS = Number(process.env.BENCH_RUNS ?? 3);
-const EVENTS = Number(process.env.BENCH_EVENTS ?? 50_000);
-const log = createLogger('error', 'bench');
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
-const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
-const out = (s: string) => process.stdout.write(`${s}\n`);
-
-function runConfig(base: Config, run: string): Config {
-  const id = `${run}-${randomUUID().slice(0, 6)}`;
-  return {
-    ...base,
-    touchpointsTopic: `bench-${id}.touchpoints`,
-    outcomesTopic: `bench-${id}.outcomes`,
-    deadLetterTopic: `bench-${id}.deadletter`,
-    alertsTopic: `bench-${id}.alerts`,
-    consumerGroup: `bench-${id}`,
-  };
-}
 
 async function main(): Promise<void> {
   const base = loadConfig({ ...process.env, CX_CLICKHOUSE_PATH: process.env.CX_CLICKHOUSE_PATH ?? mkdtempSync(join(tmpdir(), 'cx-bench-')) });
@@ -46,7 +26,7 @@ async function main(): Promise<void> {
     .map((e) => e.event as TouchpointEvent);
   out(`cx bench: ${fmt(EVENTS)} TouchpointEvents per run, ${RUNS} runs, ${base.partitions} partitions, chunk ${base.batchMaxMessages}`);
 
-  const first = await connectKafka(runConfig(base, 'probe'), log);
+  const first = await connectKafka(freshTopics(base, 'probe'), log);
   out(`Kafka ${first.brokers.join(',')}${first.startedBroker ? ' (local, started for the bench)' : ''}; ClickHouse ${base.clickhouseUrl ?? `embedded at ${base.clickhousePath}`}`);
   const store: Store = await openStore(base);
 
@@ -66,24 +46,22 @@ async function main(): Promise<void> {
   const e2eRates: number[] = [];
   const steps: Record<string, number[]> = { decode: [], insert: [], commit: [], deadLetterTopic: [] };
   for (let run = 1; run <= RUNS; run++) {
-    const config = runConfig({ ...base, clickhouseDatabase: `bench_${run}_${Date.now() % 100000}` }, `r${run}`);
+    const config = freshTopics({ ...base, clickhouseDatabase: `bench_${run}_${Date.now() % 100000}` }, `r${run}`);
     const kafka = await connectKafka(config, log);
     const runStore = { ...store, database: config.clickhouseDatabase } as Store;
     await migrate(runStore);
 
     // 1. Producer alone: every event acknowledged by Kafka.
-    const producer = new TouchpointProducer(kafka.kafka, kafka.registry, { touchpointsTopic: config.touchpointsTopic, outcomesTopic: config.outcomesTopic });
-    await producer.connect();
+    const producer = await connectProducer(config, kafka);
     t = performance.now();
     await Promise.all(events.map((e) => producer.send(e)));
     const produceMs = performance.now() - t;
     produceRates.push((EVENTS * 1000) / produceMs);
 
     // 2. End to end on a fresh topic: produce while the processor runs; stop the clock when count() sees every row.
-    const e2e = runConfig({ ...config }, `e2e${run}`);
+    const e2e = freshTopics({ ...config }, `e2e${run}`);
     const kafka2 = await connectKafka(e2e, log);
-    const producer2 = new TouchpointProducer(kafka2.kafka, kafka2.registry, { touchpointsTopic: e2e.touchpointsTopic, outcomesTopic: e2e.outcomesTopic });
-    await producer2.connect();
+    const producer2 = await connectProducer(e2e, kafka2);
     const ingest = rawIngest(e2e, kafka2, runStore, log);
     await ingest.start();
     t = performance.now();
@@ -111,10 +89,4 @@ async function main(): Promise<void> {
   if (first.startedBroker) await stopLocalBroker(base);
 }
 
-main().then(
-  () => process.exit(0),
-  (err: unknown) => {
-    process.stderr.write(`bench failed: ${(err as Error).stack}\n`);
-    process.exit(1);
-  },
-);
+finish(main());

@@ -3,29 +3,17 @@
  * The simulator at full speed, and the HTTP collector taking batches of 500 over
  * loopback from 4 concurrent clients. Medians of several runs; figures, not assertions.
  */
-import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
-import { loadConfig, type Config } from '../platform/config.ts';
+import { loadConfig } from '../platform/config.ts';
+import { EVENTS, finish, fmt, freshTopics, log, median, out, RUNS } from './figures.ts';
 import { stopLocalBroker } from '../platform/kafka/localBroker.ts';
-import { createLogger } from '../platform/log.ts';
-import { connectKafka } from '../platform/pipeline.ts';
+import { connectKafka, connectProducer } from '../platform/pipeline.ts';
 import { buildCollector } from '../producers/collector.ts';
 import { validateScenario } from '../producers/simulator/scenario.ts';
 import { simulate, takeSimulated } from '../producers/simulator/simulate.ts';
 import { SimulationRun } from '../producers/simulator/run.ts';
-import { TouchpointProducer } from '../producers/touchpointProducer.ts';
 
-const RUNS = Number(process.env.BENCH_RUNS ?? 3);
-const EVENTS = Number(process.env.BENCH_EVENTS ?? 50_000);
-const log = createLogger('error', 'bench');
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
-const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
-const out = (s: string) => process.stdout.write(`${s}\n`);
 
-function topics(base: Config): Config {
-  const id = randomUUID().slice(0, 8);
-  return { ...base, touchpointsTopic: `bench-${id}.touchpoints`, outcomesTopic: `bench-${id}.outcomes`, deadLetterTopic: `bench-${id}.dlq`, alertsTopic: `bench-${id}.alerts` };
-}
 
 async function main(): Promise<void> {
   const base = loadConfig();
@@ -42,11 +30,10 @@ async function main(): Promise<void> {
   const simRates: number[] = [];
   const httpRates: number[] = [];
   for (let run = 1; run <= RUNS; run++) {
-    const config = topics(base);
+    const config = freshTopics(base, `p${run}`);
     const kafka = await connectKafka(config, log);
     startedBroker ||= kafka.startedBroker;
-    const producer = new TouchpointProducer(kafka.kafka, kafka.registry, { touchpointsTopic: config.touchpointsTopic, outcomesTopic: config.outcomesTopic });
-    await producer.connect();
+    const producer = await connectProducer(config, kafka);
 
     const sim = new SimulationRun(producer, simulate({ scenario: { ...scenario, seed: run } }), { count: EVENTS, garbageTopic: config.touchpointsTopic });
     t = performance.now();
@@ -81,10 +68,4 @@ async function main(): Promise<void> {
   if (startedBroker) await stopLocalBroker(base);
 }
 
-main().then(
-  () => process.exit(0),
-  (err: unknown) => {
-    process.stderr.write(`bench failed: ${(err as Error).stack}\n`);
-    process.exit(1);
-  },
-);
+finish(main());

@@ -11,6 +11,7 @@ import { openStore, type Store } from './clickhouse/store.ts';
 import type { Config } from './config.ts';
 import { ensureTopics, kafkaClient, resolveBrokers } from './kafka/client.ts';
 import type { Logger } from './log.ts';
+import { TouchpointProducer } from '../producers/touchpointProducer.ts';
 
 export interface Connected {
   kafka: Kafka;
@@ -47,4 +48,11 @@ export function rawIngest(config: Config, c: Connected, store: Store, log: Logge
     chunkSize: config.batchMaxMessages,
     afterStore,
   });
+}
+
+/** The producer SDK on the configured topics, connected. */
+export async function connectProducer(config: Config, c: Connected): Promise<TouchpointProducer> {
+  const producer = new TouchpointProducer(c.kafka, c.registry, { touchpointsTopic: config.touchpointsTopic, outcomesTopic: config.outcomesTopic });
+  await producer.connect();
+  return producer;
 }

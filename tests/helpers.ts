@@ -4,6 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { loadConfig, type Config } from '../platform/config.ts';
+import { createLogger } from '../platform/log.ts';
+import { connectKafka, connectProducer, openMigratedStore, rawIngest } from '../platform/pipeline.ts';
 
 /**
  * A configuration of its own for one test: fresh topics and consumer group on the
@@ -56,3 +58,26 @@ export function sharedFile(relative: string): string {
   }
   throw new Error(`shared data file ${relative} not found in ${candidates.join(', ')}: set CX_SHARED_DIR to the shared folder`);
 }
+
+/**
+ * The whole pipeline in this test process, on real Kafka and embedded ClickHouse:
+ * topics, a migrated store, a connected producer and a running ingestion worker.
+ */
+export async function startPipeline(config: Config) {
+  const log = createLogger('error', 'test');
+  const kafka = await connectKafka(config, log);
+  const store = await openMigratedStore(config, log);
+  const producer = await connectProducer(config, kafka);
+  const ingest = rawIngest(config, kafka, store, log);
+  await ingest.start();
+  return {
+    kafka, store, producer, ingest, log,
+    async stop() {
+      await producer.disconnect();
+      await ingest.stop();
+      await store.close();
+    },
+  };
+}
+
+export type TestPipeline = Awaited<ReturnType<typeof startPipeline>>;

@@ -1,9 +1,8 @@
 import type { Command } from 'commander';
 import { loadConfig } from '../../platform/config.ts';
 import { createLogger } from '../../platform/log.ts';
-import { connectKafka } from '../../platform/pipeline.ts';
+import { connectKafka, connectProducer } from '../../platform/pipeline.ts';
 import { buildCollector } from '../../producers/collector.ts';
-import { TouchpointProducer } from '../../producers/touchpointProducer.ts';
 import { onShutdown } from '../shutdown.ts';
 import { numberOption } from './emit.ts';
 
@@ -17,8 +16,7 @@ export function collectCommand(program: Command): void {
       const config = loadConfig();
       const log = createLogger(config.logLevel, 'cx-collect');
       const kafka = await connectKafka(config, log);
-      const producer = new TouchpointProducer(kafka.kafka, kafka.registry, { touchpointsTopic: config.touchpointsTopic, outcomesTopic: config.outcomesTopic });
-      await producer.connect();
+      const producer = await connectProducer(config, kafka);
       const app = buildCollector({ producer, token: config.collectorToken, maxBodyBytes: config.collectorMaxBodyBytes, maxBatch: config.collectorMaxBatch });
       const host = opts.host ?? config.collectorHost;
       const port = opts.port ?? config.collectorPort;

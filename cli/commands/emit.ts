@@ -2,11 +2,11 @@ import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
 import { loadConfig } from '../../platform/config.ts';
 import { createLogger } from '../../platform/log.ts';
-import { connectKafka } from '../../platform/pipeline.ts';
+import { connectKafka, connectProducer } from '../../platform/pipeline.ts';
 import { validateScenario } from '../../producers/simulator/scenario.ts';
 import { simulate } from '../../producers/simulator/simulate.ts';
 import { SimulationRun } from '../../producers/simulator/run.ts';
-import { TouchpointProducer } from '../../producers/touchpointProducer.ts';
+import type { TouchpointProducer } from '../../producers/touchpointProducer.ts';
 import { onShutdown } from '../shutdown.ts';
 
 export function numberOption(min: number, whole = false) {
@@ -57,8 +57,7 @@ export function emitCommand(program: Command): void {
       const config = loadConfig();
       const log = createLogger(config.logLevel, 'cx-emit');
       const kafka = await connectKafka(config, log);
-      const producer = new TouchpointProducer(kafka.kafka, kafka.registry, { touchpointsTopic: config.touchpointsTopic, outcomesTopic: config.outcomesTopic });
-      await producer.connect();
+      const producer = await connectProducer(config, kafka);
       const run = startLiveTraffic(producer, config.touchpointsTopic, { ...opts, rate: opts.rate ?? config.emitRate });
       let finishing: Promise<void> | undefined;
       const finish = () =>

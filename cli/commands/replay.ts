@@ -2,10 +2,9 @@ import cliProgress from 'cli-progress';
 import type { Command } from 'commander';
 import { loadConfig } from '../../platform/config.ts';
 import { createLogger } from '../../platform/log.ts';
-import { connectKafka } from '../../platform/pipeline.ts';
+import { connectKafka, connectProducer } from '../../platform/pipeline.ts';
 import { readMapping } from '../../producers/replay/mapping.ts';
 import { replayFile } from '../../producers/replay/replay.ts';
-import { TouchpointProducer } from '../../producers/touchpointProducer.ts';
 
 const fmt = (n: number) => n.toLocaleString('en-US');
 const SHOWN = 20;
@@ -21,8 +20,7 @@ export function replayCommand(program: Command): void {
       const mapping = readMapping(opts.mapping);
       const log = createLogger(process.env.LOG_LEVEL ? config.logLevel : 'warn', 'cx-replay');
       const kafka = await connectKafka(config, log);
-      const producer = new TouchpointProducer(kafka.kafka, kafka.registry, { touchpointsTopic: config.touchpointsTopic, outcomesTopic: config.outcomesTopic });
-      await producer.connect();
+      const producer = await connectProducer(config, kafka);
       const bar = new cliProgress.SingleBar(
         { format: '{bar} {percentage}% | {rows} rows | {events} events | {rejected} rejected', noTTYOutput: true, notTTYSchedule: 5000, hideCursor: true },
         cliProgress.Presets.shades_classic,

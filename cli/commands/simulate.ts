@@ -4,11 +4,10 @@ import cliProgress from 'cli-progress';
 import type { Command } from 'commander';
 import { loadConfig } from '../../platform/config.ts';
 import { createLogger } from '../../platform/log.ts';
-import { connectKafka } from '../../platform/pipeline.ts';
+import { connectKafka, connectProducer } from '../../platform/pipeline.ts';
 import { parseDuration, readScenario, validateScenario, type Scenario } from '../../producers/simulator/scenario.ts';
 import { groundTruth, simulate } from '../../producers/simulator/simulate.ts';
 import { SimulationRun } from '../../producers/simulator/run.ts';
-import { TouchpointProducer } from '../../producers/touchpointProducer.ts';
 import { onShutdown } from '../shutdown.ts';
 import { numberOption } from './emit.ts';
 
@@ -67,8 +66,7 @@ export function simulateCommand(program: Command): void {
 
       const log = createLogger(process.env.LOG_LEVEL ? config.logLevel : 'warn', 'cx-simulate');
       const kafka = await connectKafka(config, log);
-      const producer = new TouchpointProducer(kafka.kafka, kafka.registry, { touchpointsTopic: config.touchpointsTopic, outcomesTopic: config.outcomesTopic });
-      await producer.connect();
+      const producer = await connectProducer(config, kafka);
 
       const say = (s: string) => process.stdout.write(`${s}\n`);
       say(`Simulating "${scenario.name}": ${new Date(scenario.start).toISOString()} + ${(scenario.duration / 3_600_000).toFixed(2)} h of event time, ` +

@@ -1,40 +1,24 @@
 /** Events accepted over HTTP reach Kafka and then ClickHouse, through the real components. */
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Store } from '../../platform/clickhouse/store.ts';
-import { createLogger } from '../../platform/log.ts';
-import { connectKafka, openMigratedStore, rawIngest, type Connected } from '../../platform/pipeline.ts';
 import { buildCollector } from '../../producers/collector.ts';
-import { TouchpointProducer } from '../../producers/touchpointProducer.ts';
-import type { RawIngest } from '../../processors/runtime/rawIngest.ts';
-import { isolatedConfig, waitFor } from '../helpers.ts';
+import { isolatedConfig, startPipeline, waitFor, type TestPipeline } from '../helpers.ts';
 
 const { config } = isolatedConfig();
-const log = createLogger('error', 'test');
-let kafka: Connected;
-let store: Store;
-let ingest: RawIngest;
-let producer: TouchpointProducer;
+let p: TestPipeline;
 let app: ReturnType<typeof buildCollector>;
 let url: string;
 
 beforeAll(async () => {
-  kafka = await connectKafka(config, log);
-  store = await openMigratedStore(config, log);
-  producer = new TouchpointProducer(kafka.kafka, kafka.registry, { touchpointsTopic: config.touchpointsTopic, outcomesTopic: config.outcomesTopic });
-  await producer.connect();
-  app = buildCollector({ producer, token: 'collector-test-token-0123', maxBodyBytes: config.collectorMaxBodyBytes, maxBatch: config.collectorMaxBatch });
+  p = await startPipeline(config);
+  app = buildCollector({ producer: p.producer, token: 'collector-test-token-0123', maxBodyBytes: config.collectorMaxBodyBytes, maxBatch: config.collectorMaxBatch });
   await app.listen({ host: '127.0.0.1', port: 0 });
   url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
-  ingest = rawIngest(config, kafka, store, log);
-  await ingest.start();
 });
 
 afterAll(async () => {
   await app?.close();
-  await producer?.disconnect();
-  await ingest?.stop();
-  await store?.close();
+  await p?.stop();
 });
 
 const post = (path: string, body: unknown) =>
@@ -54,14 +38,14 @@ describe('collector over HTTP', () => {
 
     const ids = [...((await single.json()) as { event_ids: string[] }).event_ids, ...((await batch.json()) as { event_ids: string[] }).event_ids];
     expect(ids).toHaveLength(51);
-    await waitFor('the accepted events to be stored', async () => ingest.stats.touchpointRows >= 51 && ingest.stats.outcomeRows >= 1);
-    const rows = await store.query<{ event_id: string; customer_id: string; rating_value: number | null; occurred_at: string }>(
+    await waitFor('the accepted events to be stored', async () => p.ingest.stats.touchpointRows >= 51 && p.ingest.stats.outcomeRows >= 1);
+    const rows = await p.store.query<{ event_id: string; customer_id: string; rating_value: number | null; occurred_at: string }>(
       `SELECT event_id, customer_id, rating_value, toString(occurred_at) AS occurred_at FROM ${config.clickhouseDatabase}.touchpoint_events ORDER BY customer_id`,
     );
     expect(rows.map((r) => r.event_id).sort()).toEqual([...ids].sort());
     expect(rows.find((r) => r.customer_id === 'c-http')).toMatchObject({ rating_value: 2, occurred_at: '2026-11-23 08:00:00.000' });
     expect(rows.some((r) => r.customer_id === 'c-refused')).toBe(false);
-    const [churn] = await store.query<{ kind: string }>(`SELECT kind FROM ${config.clickhouseDatabase}.outcome_events`);
+    const [churn] = await p.store.query<{ kind: string }>(`SELECT kind FROM ${config.clickhouseDatabase}.outcome_events`);
     expect(churn?.kind).toBe('CHURNED');
   });
 });

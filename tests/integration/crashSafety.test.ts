@@ -10,9 +10,9 @@ import { migrate } from '../../platform/clickhouse/migrate.ts';
 import { openStore } from '../../platform/clickhouse/store.ts';
 import { consumerLag } from '../../platform/kafka/lag.ts';
 import { createLogger } from '../../platform/log.ts';
-import { connectKafka, type Connected } from '../../platform/pipeline.ts';
+import { connectKafka, connectProducer, type Connected } from '../../platform/pipeline.ts';
 import { takeSimulated } from '../../producers/simulator/simulate.ts';
-import { TouchpointProducer } from '../../producers/touchpointProducer.ts';
+import type { TouchpointProducer } from '../../producers/touchpointProducer.ts';
 import { isolatedConfig, waitFor } from '../helpers.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -63,8 +63,7 @@ async function committed(): Promise<number> {
 
 beforeAll(async () => {
   kafka = await connectKafka(config, log);
-  producer = new TouchpointProducer(kafka.kafka, kafka.registry, { touchpointsTopic: config.touchpointsTopic, outcomesTopic: config.outcomesTopic });
-  await producer.connect();
+  producer = await connectProducer(config, kafka);
 });
 
 afterAll(async () => {

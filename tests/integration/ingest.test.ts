@@ -5,34 +5,20 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { KafkaMessage } from 'kafkajs';
 import type { Store } from '../../platform/clickhouse/store.ts';
-import { createLogger } from '../../platform/log.ts';
-import { connectKafka, openMigratedStore, rawIngest, type Connected } from '../../platform/pipeline.ts';
+import { connectKafka, connectProducer, rawIngest } from '../../platform/pipeline.ts';
 import { takeSimulated } from '../../producers/simulator/simulate.ts';
-import { TouchpointProducer } from '../../producers/touchpointProducer.ts';
-import type { RawIngest } from '../../processors/runtime/rawIngest.ts';
 import { OUTCOME_EVENT, TOUCHPOINT_EVENT, type TouchpointEvent } from '../../schemas/contracts.ts';
-import { isolatedConfig, waitFor } from '../helpers.ts';
+import { isolatedConfig, startPipeline, waitFor, type TestPipeline } from '../helpers.ts';
 
 const { config } = isolatedConfig({ CX_BATCH_MAX_MESSAGES: '300' });
-const log = createLogger('error', 'test');
-let kafka: Connected;
-let store: Store;
-let ingest: RawIngest;
-let producer: TouchpointProducer;
+let p: TestPipeline;
 
 beforeAll(async () => {
-  kafka = await connectKafka(config, log);
-  store = await openMigratedStore(config, log);
-  producer = new TouchpointProducer(kafka.kafka, kafka.registry, { touchpointsTopic: config.touchpointsTopic, outcomesTopic: config.outcomesTopic });
-  await producer.connect();
-  ingest = rawIngest(config, kafka, store, log);
-  await ingest.start();
+  p = await startPipeline(config);
 });
 
 afterAll(async () => {
-  await producer?.disconnect();
-  await ingest?.stop();
-  await store?.close();
+  await p?.stop();
 });
 
 describe('raw ingestion', () => {
@@ -40,7 +26,7 @@ describe('raw ingestion', () => {
     const events = takeSimulated({ seed: 11, customers: 300, start: Date.UTC(2026, 10, 1), rate: 0.2 }, 3000);
     const touchpoints = events.filter((e) => e.kind === 'touchpoint').map((e) => e.event as TouchpointEvent);
     const outcomes = events.filter((e) => e.kind === 'outcome');
-    const reg = kafka.registry;
+    const reg = p.kafka.registry;
     const base = touchpoints[0] as TouchpointEvent;
 
     // Bad messages, interleaved with the valid ones, each of a different kind.
@@ -56,41 +42,41 @@ describe('raw ingestion', () => {
 
     const sends: Promise<void>[] = [];
     events.forEach((e, i) => {
-      sends.push(e.kind === 'touchpoint' ? producer.send(e.event) : producer.sendOutcome(e.event));
+      sends.push(e.kind === 'touchpoint' ? p.producer.send(e.event) : p.producer.sendOutcome(e.event));
       if (i % 600 === 300) {
         const b = bad[Math.floor(i / 600)];
-        if (b) sends.push(producer.sendRaw(config.touchpointsTopic, b.key, b.value));
+        if (b) sends.push(p.producer.sendRaw(config.touchpointsTopic, b.key, b.value));
       }
     });
     await Promise.all(sends);
     expect(sends.length).toBe(events.length + bad.length);
 
     const total = events.length + bad.length;
-    const landed = () => ingest.stats.touchpointRows + ingest.stats.outcomeRows + ingest.stats.deadLetters;
+    const landed = () => p.ingest.stats.touchpointRows + p.ingest.stats.outcomeRows + p.ingest.stats.deadLetters;
     await waitFor('every message to be stored', async () => landed() >= total);
 
     const db = config.clickhouseDatabase;
-    const [counts] = await store.query<{ n: string; ids: string }>(`SELECT count() AS n, uniqExact(event_id) AS ids FROM ${db}.touchpoint_events`);
+    const [counts] = await p.store.query<{ n: string; ids: string }>(`SELECT count() AS n, uniqExact(event_id) AS ids FROM ${db}.touchpoint_events`);
     expect(Number(counts?.n)).toBe(touchpoints.length);
     expect(Number(counts?.ids)).toBe(touchpoints.length);
-    const stored = new Set((await store.query<{ event_id: string }>(`SELECT event_id FROM ${db}.touchpoint_events`)).map((r) => r.event_id));
+    const stored = new Set((await p.store.query<{ event_id: string }>(`SELECT event_id FROM ${db}.touchpoint_events`)).map((r) => r.event_id));
     expect(touchpoints.every((e) => stored.has(e.event_id))).toBe(true);
 
     // Keyed by customer_id: each customer's events sit in one partition, in order.
-    const split = await store.query(`SELECT customer_id FROM ${db}.touchpoint_events GROUP BY customer_id HAVING uniqExact(source_partition) > 1`);
+    const split = await p.store.query(`SELECT customer_id FROM ${db}.touchpoint_events GROUP BY customer_id HAVING uniqExact(source_partition) > 1`);
     expect(split).toEqual([]);
-    const [spread] = await store.query<{ p: number }>(`SELECT uniqExact(source_partition) AS p FROM ${db}.touchpoint_events`);
+    const [spread] = await p.store.query<{ p: number }>(`SELECT uniqExact(source_partition) AS p FROM ${db}.touchpoint_events`);
     expect(Number(spread?.p)).toBe(config.partitions);
 
-    const [oc] = await store.query<{ n: string }>(`SELECT count() AS n FROM ${db}.outcome_events`);
+    const [oc] = await p.store.query<{ n: string }>(`SELECT count() AS n FROM ${db}.outcome_events`);
     expect(Number(oc?.n)).toBe(outcomes.length);
 
     // One stored event, as an analyst sees it.
-    const [row] = await store.query<Record<string, unknown>>(`SELECT * FROM ${db}.touchpoint_events WHERE event_id = {id:UUID}`, { id: base.event_id });
+    const [row] = await p.store.query<Record<string, unknown>>(`SELECT * FROM ${db}.touchpoint_events WHERE event_id = {id:UUID}`, { id: base.event_id });
     expect(row).toMatchObject({ customer_id: base.customer_id, channel: base.channel, touchpoint: base.touchpoint, outcome: base.outcome, source_topic: config.touchpointsTopic });
     expect(row?.occurred_at).toBe(new Date(base.occurred_at).toISOString().slice(0, 23).replace('T', ' '));
 
-    const dead = await store.query<{ message_key: string; reason_code: string; reason: string; raw_base64: string; source_topic: string }>(
+    const dead = await p.store.query<{ message_key: string; reason_code: string; reason: string; raw_base64: string; source_topic: string }>(
       `SELECT message_key, reason_code, reason, raw_base64, source_topic FROM ${db}.dead_letters ORDER BY message_key`,
     );
     expect(dead.map((d) => d.message_key)).toEqual(bad.map((b) => b.key));
@@ -104,7 +90,7 @@ describe('raw ingestion', () => {
 
     // The dead-letter topic carries the same messages, original bytes and reason headers.
     const seen: KafkaMessage[] = [];
-    const consumer = kafka.kafka.consumer({ groupId: `${config.consumerGroup}-dlq-reader` });
+    const consumer = p.kafka.kafka.consumer({ groupId: `${config.consumerGroup}-dlq-reader` });
     await consumer.connect();
     await consumer.subscribe({ topic: config.deadLetterTopic, fromBeginning: true });
     await consumer.run({ eachMessage: async ({ message }) => void seen.push(message) });
@@ -125,22 +111,21 @@ describe('raw ingestion', () => {
     // the whole group is rewound to the start, the worst case, and the replaying
     // worker cuts its chunks differently, so insert dedup tokens cannot match.
     const { config: replayConfig } = isolatedConfig({ CX_BATCH_MAX_MESSAGES: '250' });
-    const replayKafka = await connectKafka(replayConfig, log);
+    const replayKafka = await connectKafka(replayConfig, p.log);
     const db = replayConfig.clickhouseDatabase;
     // Same in-process engine as the other test, so separate tables via another database.
-    const replayStore = { ...store, database: `${db}_replay` } as Store;
+    const replayStore = { ...p.store, database: `${db}_replay` } as Store;
     const { migrate } = await import('../../platform/clickhouse/migrate.ts');
     await migrate(replayStore);
     // Merges would hide duplicates (ReplacingMergeTree); stop them so count() tells the truth.
-    await store.command(`SYSTEM STOP MERGES ${db}_replay.touchpoint_events`);
+    await p.store.command(`SYSTEM STOP MERGES ${db}_replay.touchpoint_events`);
 
-    const sdk = new TouchpointProducer(replayKafka.kafka, replayKafka.registry, { touchpointsTopic: replayConfig.touchpointsTopic, outcomesTopic: replayConfig.outcomesTopic });
-    await sdk.connect();
+    const sdk = await connectProducer(replayConfig, replayKafka);
     const events = takeSimulated({ seed: 5, customers: 100, start: Date.UTC(2026, 10, 3), rate: 1 }, 2000).filter((e) => e.kind === 'touchpoint');
     await Promise.all(events.map((e) => sdk.send(e.event as TouchpointEvent)));
     await sdk.disconnect();
 
-    const first = rawIngest(replayConfig, replayKafka, replayStore, log);
+    const first = rawIngest(replayConfig, replayKafka, replayStore, p.log);
     await first.start();
     await waitFor('the first pass', async () => first.stats.touchpointRows >= events.length);
     await first.stop();
@@ -151,32 +136,31 @@ describe('raw ingestion', () => {
     await admin.resetOffsets({ groupId: replayConfig.consumerGroup, topic: replayConfig.touchpointsTopic, earliest: true });
     await admin.disconnect();
 
-    const second = rawIngest({ ...replayConfig, batchMaxMessages: 333 }, replayKafka, replayStore, log);
+    const second = rawIngest({ ...replayConfig, batchMaxMessages: 333 }, replayKafka, replayStore, p.log);
     await second.start();
     await waitFor('the replay', async () => second.stats.consumed >= events.length);
     await second.stop();
     expect(second.stats.replayedSkipped).toBe(events.length);
     expect(second.stats.touchpointRows).toBe(0);
-    const [n] = await store.query<{ n: string }>(`SELECT count() AS n FROM ${db}_replay.touchpoint_events`);
+    const [n] = await p.store.query<{ n: string }>(`SELECT count() AS n FROM ${db}_replay.touchpoint_events`);
     expect(Number(n?.n)).toBe(events.length);
   });
 
   it('ingests a topic that was deleted and created again from its start, despite marks left by the old one', async () => {
     const { config: c1 } = isolatedConfig({ CX_TOPIC_PARTITIONS: '1' });
-    const k = await connectKafka(c1, log);
-    const s1 = { ...store, database: `${config.clickhouseDatabase}_recreated` } as Store;
+    const k = await connectKafka(c1, p.log);
+    const s1 = { ...p.store, database: `${config.clickhouseDatabase}_recreated` } as Store;
     const { migrate } = await import('../../platform/clickhouse/migrate.ts');
     await migrate(s1);
     const batch = (seed: number, n: number) =>
       takeSimulated({ seed, customers: 50, start: Date.UTC(2026, 10, 4), rate: 1 }, n * 2).filter((e) => e.kind === 'touchpoint').slice(0, n).map((e) => e.event as TouchpointEvent);
     const sendAll = async (events: TouchpointEvent[]) => {
-      const sdk = new TouchpointProducer(k.kafka, k.registry, { touchpointsTopic: c1.touchpointsTopic, outcomesTopic: c1.outcomesTopic });
-      await sdk.connect();
+      const sdk = await connectProducer(c1, k);
       await Promise.all(events.map((e) => sdk.send(e)));
       await sdk.disconnect();
     };
     const runUntil = async (groupId: string, rows: number) => {
-      const w = rawIngest({ ...c1, consumerGroup: groupId }, k, s1, log);
+      const w = rawIngest({ ...c1, consumerGroup: groupId }, k, s1, p.log);
       await w.start();
       await waitFor(`${rows} rows`, async () => w.stats.touchpointRows >= rows);
       await w.stop();
@@ -201,7 +185,7 @@ describe('raw ingestion', () => {
     const second = await runUntil(`${c1.consumerGroup}-b`, 200);
     expect(second.touchpointRows).toBe(200);
     expect(second.replayedSkipped).toBe(0);
-    const [n] = await store.query<{ n: string }>(`SELECT count() AS n FROM ${s1.database}.touchpoint_events`);
+    const [n] = await p.store.query<{ n: string }>(`SELECT count() AS n FROM ${s1.database}.touchpoint_events`);
     expect(Number(n?.n)).toBe(800);
   });
 });

@@ -6,39 +6,23 @@
 import { fileURLToPath } from 'node:url';
 import type { KafkaMessage } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Store } from '../../platform/clickhouse/store.ts';
-import { createLogger } from '../../platform/log.ts';
-import { connectKafka, openMigratedStore, rawIngest, type Connected } from '../../platform/pipeline.ts';
 import { readMapping } from '../../producers/replay/mapping.ts';
 import { replayFile } from '../../producers/replay/replay.ts';
-import { TouchpointProducer } from '../../producers/touchpointProducer.ts';
-import type { RawIngest } from '../../processors/runtime/rawIngest.ts';
-import { isolatedConfig, waitFor } from '../helpers.ts';
+import { isolatedConfig, startPipeline, waitFor, type TestPipeline } from '../helpers.ts';
 
 const EXAMPLES = fileURLToPath(new URL('../../examples/replay/', import.meta.url));
 const { config } = isolatedConfig();
-const log = createLogger('error', 'test');
-let kafka: Connected;
-let store: Store;
-let ingest: RawIngest;
-let producer: TouchpointProducer;
+let p: TestPipeline;
 
 beforeAll(async () => {
-  kafka = await connectKafka(config, log);
-  store = await openMigratedStore(config, log);
-  producer = new TouchpointProducer(kafka.kafka, kafka.registry, { touchpointsTopic: config.touchpointsTopic, outcomesTopic: config.outcomesTopic });
-  await producer.connect();
-  ingest = rawIngest(config, kafka, store, log);
-  await ingest.start();
+  p = await startPipeline(config);
 });
 
 afterAll(async () => {
-  await producer?.disconnect();
-  await ingest?.stop();
-  await store?.close();
+  await p?.stop();
 });
 
-const replay = (data: string, mapping: string) => replayFile(`${EXAMPLES}${data}`, readMapping(`${EXAMPLES}${mapping}`), { producer, deadLetterTopic: config.deadLetterTopic });
+const replay = (data: string, mapping: string) => replayFile(`${EXAMPLES}${data}`, readMapping(`${EXAMPLES}${mapping}`), { producer: p.producer, deadLetterTopic: config.deadLetterTopic });
 const db = config.clickhouseDatabase;
 
 describe('file replay', () => {
@@ -66,8 +50,8 @@ describe('file replay', () => {
     expect(jsonl).toMatchObject({ rowsRead: 5, touchpointEvents: 3, failures: 0 });
     expect(jsonl.rejections.map((r) => r.line)).toEqual([4, 5]);
 
-    await waitFor('the replayed events in ClickHouse', async () => ingest.stats.touchpointRows >= 6 + 14 + 3 && ingest.stats.outcomeRows >= 4);
-    const rows = await store.query<{ customer_id: string; touchpoint: string; rating_value: number | null; outcome: string; occurred_at: string; src: string }>(
+    await waitFor('the replayed events in ClickHouse', async () => p.ingest.stats.touchpointRows >= 6 + 14 + 3 && p.ingest.stats.outcomeRows >= 4);
+    const rows = await p.store.query<{ customer_id: string; touchpoint: string; rating_value: number | null; outcome: string; occurred_at: string; src: string }>(
       `SELECT customer_id, touchpoint, rating_value, outcome, toString(occurred_at) AS occurred_at, attributes['source_line'] AS src FROM ${db}.touchpoint_events ORDER BY customer_id, occurred_at, touchpoint`,
     );
     expect(rows).toHaveLength(23);
@@ -75,12 +59,12 @@ describe('file replay', () => {
     expect(rows.filter((r) => r.customer_id === 'R-002').map((r) => [r.touchpoint, r.rating_value])).toEqual([
       ['checkout', 2], ['parcel_delivery', 1], ['product_page', 4], ['support_call', 1],
     ]);
-    const outcomes = await store.query<{ customer_id: string; kind: string; rating_value: number }>(`SELECT customer_id, kind, rating_value FROM ${db}.outcome_events ORDER BY customer_id`);
+    const outcomes = await p.store.query<{ customer_id: string; kind: string; rating_value: number }>(`SELECT customer_id, kind, rating_value FROM ${db}.outcome_events ORDER BY customer_id`);
     expect(outcomes.map((o) => [o.customer_id, o.rating_value])).toEqual([['R-001', 1], ['R-002', 0], ['R-003', 1], ['R-004', 0]]);
 
     // Every rejection is on the dead-letter topic, with the row's text and where it came from.
     const seen: KafkaMessage[] = [];
-    const consumer = kafka.kafka.consumer({ groupId: `${config.consumerGroup}-dlq` });
+    const consumer = p.kafka.kafka.consumer({ groupId: `${config.consumerGroup}-dlq` });
     await consumer.connect();
     await consumer.subscribe({ topic: config.deadLetterTopic, fromBeginning: true });
     await consumer.run({ eachMessage: async ({ message }) => void seen.push(message) });
@@ -92,8 +76,8 @@ describe('file replay', () => {
     expect(line8?.value?.toString()).toBe(',not a time,C-1003,O-5003,store,store_visit,OPERATIONS,PURCHASE,Retail,no,CSAT_5,3,OK');
 
     // ...and the processor stores them in dead_letters, so an analyst finds every reject in SQL.
-    await waitFor('7 rows in dead_letters', async () => ingest.stats.deadLetters >= 7);
-    const dead = await store.query<{ reason: string; step: string; reason_code: string; raw: string }>(
+    await waitFor('7 rows in dead_letters', async () => p.ingest.stats.deadLetters >= 7);
+    const dead = await p.store.query<{ reason: string; step: string; reason_code: string; raw: string }>(
       `SELECT reason, step, reason_code, base64Decode(raw_base64) AS raw FROM ${db}.dead_letters ORDER BY reason`,
     );
     expect(dead.map((d) => d.reason)).toEqual([
@@ -110,10 +94,10 @@ describe('file replay', () => {
   });
 
   it('replays a file twice without duplicating a row: ids come from file, line and column', async () => {
-    const before = ingest.stats.touchpointRows;
+    const before = p.ingest.stats.touchpointRows;
     await replay('survey-wide.csv', 'survey-wide.mapping.json');
-    await waitFor('the second replay to be ingested', async () => ingest.stats.touchpointRows >= before + 14);
-    const [r] = await store.query<{ n: string; ids: string }>(`SELECT count() AS n, uniqExact(event_id) AS ids FROM ${db}.touchpoint_events FINAL WHERE startsWith(customer_id, 'R-')`);
+    await waitFor('the second replay to be ingested', async () => p.ingest.stats.touchpointRows >= before + 14);
+    const [r] = await p.store.query<{ n: string; ids: string }>(`SELECT count() AS n, uniqExact(event_id) AS ids FROM ${db}.touchpoint_events FINAL WHERE startsWith(customer_id, 'R-')`);
     expect(Number(r?.n)).toBe(14);
     expect(Number(r?.ids)).toBe(14);
   });

@@ -6,11 +6,10 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { createLogger } from '../../platform/log.ts';
-import { connectKafka, openMigratedStore, rawIngest } from '../../platform/pipeline.ts';
+import { connectKafka, connectProducer, openMigratedStore, rawIngest } from '../../platform/pipeline.ts';
 import { validateScenario } from '../../producers/simulator/scenario.ts';
 import { simulate } from '../../producers/simulator/simulate.ts';
 import { SimulationRun } from '../../producers/simulator/run.ts';
-import { TouchpointProducer } from '../../producers/touchpointProducer.ts';
 import { isolatedConfig, isolatedEnv, waitFor } from '../helpers.ts';
 import { loadConfig } from '../../platform/config.ts';
 
@@ -55,8 +54,7 @@ describe('cx simulate', () => {
     const store = await openMigratedStore(config, log);
     const ingest = rawIngest(config, kafka, store, log);
     await ingest.start();
-    const producer = new TouchpointProducer(kafka.kafka, kafka.registry, { touchpointsTopic: config.touchpointsTopic, outcomesTopic: config.outcomesTopic });
-    await producer.connect();
+    const producer = await connectProducer(config, kafka);
     const scenario = validateScenario({
       name: 'sql-step', start: '2026-11-02T12:00:00Z', duration: '1h', rate: 20, customers: 20_000, contagion: 0, dailyRhythm: false,
       incidents: [{ kind: 'step', touchpoint: 'checkout', start: '20m', end: '40m', level: 0.4 }],
