@@ -13,7 +13,7 @@ const fmt = (n: number) => n.toLocaleString('en-US');
 
 export function startCommand(program: Command): void {
   emitOptions(program.command('start'))
-    .description('the main job: local Kafka (unless KAFKA_BROKERS), ClickHouse (embedded unless CLICKHOUSE_URL), the synthetic emitter and the processors, with a live status line; Ctrl-C stops cleanly')
+    .description('the main job: local Kafka (unless KAFKA_BROKERS), ClickHouse (embedded unless CLICKHOUSE_URL), live simulated traffic and the processors, with a live status line; Ctrl-C stops cleanly')
     .option('--duration <seconds>', 'stop by itself after this long', numberOption(1))
     .option('--keep-kafka', 'leave the local broker running on exit (it is stopped if this command started it)')
     .action(async (opts: EmitOptions & { duration?: number; keepKafka?: boolean }) => {

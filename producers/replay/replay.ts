@@ -3,7 +3,7 @@
  * somewhere: as events, or as a rejection (line, column, reason) that is also sent
  * to the dead-letter topic with the row's text. Nothing is dropped silently.
  */
-import { createReadStream, statSync } from 'node:fs';
+import { createReadStream, existsSync, statSync } from 'node:fs';
 import { basename } from 'node:path';
 import { createInterface } from 'node:readline';
 import { Transform } from 'node:stream';
@@ -97,6 +97,7 @@ async function* jsonlRows(file: string, count: (n: number) => void): AsyncGenera
 
 export async function replayFile(file: string, mapping: Mapping, o: ReplayOptions): Promise<ReplaySummary> {
   const name = basename(file);
+  if (!existsSync(file)) throw new Error(`${file}: no such file`);
   const total = statSync(file).size;
   const reader = new RowReader(mapping, name);
   const summary: ReplaySummary = { file: name, rowsRead: 0, touchpointEvents: 0, outcomeEvents: 0, rejections: [], failures: 0 };
