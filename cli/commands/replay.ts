@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import cliProgress from 'cli-progress';
 import type { Command } from 'commander';
 import { loadConfig } from '../../platform/config.ts';
@@ -17,6 +18,8 @@ export function replayCommand(program: Command): void {
     .requiredOption('--mapping <file>', 'the mapping, JSON (see docs/producers.md and examples/replay/)')
     .action(async (file: string, opts: { mapping: string }) => {
       const config = loadConfig();
+      // Both files are checked before anything connects to Kafka.
+      if (!existsSync(file)) throw new Error(`${file}: no such file`);
       const mapping = readMapping(opts.mapping);
       const log = createLogger(process.env.LOG_LEVEL ? config.logLevel : 'warn', 'cx-replay');
       const kafka = await connectKafka(config, log);
