@@ -22,6 +22,3 @@ export function experienceOf(e: { rating: Rating | null; outcome: Outcome }): Ex
   const cls: ExperienceClass = v <= s.badMax ? 'bad' : v >= s.topMin ? 'impressed' : v >= s.goodMin ? 'good' : 'neutral';
   return { x, cls };
 }
-
-/** Good includes impressed (top box is the top of good). */
-export const isGood = (c: ExperienceClass) => c === 'good' || c === 'impressed';

@@ -4,7 +4,7 @@ import { createLogger } from '../../platform/log.ts';
 import { connectKafka, connectProducer } from '../../platform/pipeline.ts';
 import { buildCollector } from '../../producers/collector.ts';
 import { onShutdown } from '../shutdown.ts';
-import { numberOption } from './emit.ts';
+import { numberOption } from '../options.ts';
 
 export function collectCommand(program: Command): void {
   program

@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { InvalidArgumentError } from 'commander';
 import { loadConfig } from '../../platform/config.ts';
 import { createLogger } from '../../platform/log.ts';
 import { connectKafka, connectProducer } from '../../platform/pipeline.ts';
@@ -7,22 +6,9 @@ import { validateScenario } from '../../producers/simulator/scenario.ts';
 import { simulate } from '../../producers/simulator/simulate.ts';
 import { SimulationRun } from '../../producers/simulator/run.ts';
 import type { TouchpointProducer } from '../../producers/touchpointProducer.ts';
+import { badEveryOption, numberOption } from '../options.ts';
 import { onShutdown } from '../shutdown.ts';
 
-export function numberOption(min: number, whole = false) {
-  return (value: string): number => {
-    const n = Number(value);
-    if (!Number.isFinite(n) || n < min || (whole && !Number.isInteger(n))) throw new InvalidArgumentError(`expected a ${whole ? 'whole ' : ''}number, at least ${min}`);
-    return n;
-  };
-}
-
-/** 0 (never) or a whole number from 2 up. */
-function badEveryOption(value: string): number {
-  const n = Number(value);
-  if (n === 0 || (Number.isInteger(n) && n >= 2)) return n;
-  throw new InvalidArgumentError('expected 0 (never) or a whole number, at least 2');
-}
 
 export interface EmitOptions {
   /** Undefined: CX_EMIT_RATE. */

@@ -9,7 +9,7 @@ import { parseDuration, readScenario, validateScenario, type Scenario } from '..
 import { groundTruth, simulate } from '../../producers/simulator/simulate.ts';
 import { SimulationRun } from '../../producers/simulator/run.ts';
 import { onShutdown } from '../shutdown.ts';
-import { numberOption } from './emit.ts';
+import { numberOption } from '../options.ts';
 
 interface SimulateOptions {
   scenario?: string;
@@ -82,10 +82,12 @@ export function simulateCommand(program: Command): void {
       );
       const wallStart = Date.now();
       bar.start(100, 0, { events: 0, rate: 0 });
-      const ticker = setInterval(() => {
+      /** Share of the event time covered so far, and the send rate. */
+      const showProgress = () => {
         const done = run.stats.eventTime === undefined ? 0 : ((run.stats.eventTime - scenario.start) / scenario.duration) * 100;
         bar.update(Math.min(100, Math.floor(done)), { events: fmt(run.sent), rate: fmt((run.sent * 1000) / Math.max(1, Date.now() - wallStart)) });
-      }, 250);
+      };
+      const ticker = setInterval(showProgress, 250);
 
       let finishing: Promise<void> | undefined;
       const finish = () =>
@@ -93,7 +95,7 @@ export function simulateCommand(program: Command): void {
           await run.stop();
           clearInterval(ticker);
           const seconds = (Date.now() - wallStart) / 1000;
-          bar.update(run.stats.eventTime ? Math.min(100, Math.floor(((run.stats.eventTime - scenario.start) / scenario.duration) * 100)) : 0, { events: fmt(run.sent), rate: fmt(run.sent / seconds) });
+          showProgress();
           bar.stop();
           await producer.disconnect();
           const s = run.stats;

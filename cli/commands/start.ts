@@ -7,7 +7,8 @@ import { connectKafka, connectProducer, openMigratedStore, rawIngest } from '../
 import { exitWithError } from '../errors.ts';
 import { onShutdown } from '../shutdown.ts';
 import { Teardown } from '../teardown.ts';
-import { emitOptions, numberOption, startLiveTraffic, type EmitOptions } from './emit.ts';
+import { numberOption } from '../options.ts';
+import { emitOptions, startLiveTraffic, type EmitOptions } from './emit.ts';
 
 const fmt = (n: number) => n.toLocaleString('en-US');
 
