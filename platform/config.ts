@@ -21,6 +21,8 @@ const wholeNumber = (min: number, max = Number.MAX_SAFE_INTEGER) => {
 };
 const port = wholeNumber(1, 65535);
 const positiveInt = wholeNumber(1);
+const positiveNumber = (what: string) => z.coerce.number({ error: `expected a positive number (${what})` }).positive({ error: `expected a positive number (${what})` }).finite();
+const share = z.coerce.number({ error: 'expected a number from 0 to 1' }).min(0, { error: 'expected a number from 0 to 1' }).max(1, { error: 'expected a number from 0 to 1' });
 const topicName = z.string().regex(/^[A-Za-z0-9._-]{1,249}$/, 'expected a Kafka topic name: letters, digits, ".", "_" or "-"');
 
 /** Setting name -> [environment variable, schema with default, description]. */
@@ -50,6 +52,17 @@ export const SETTINGS = {
   collectorToken: ['CX_COLLECTOR_TOKEN', z.string().min(16, 'expected at least 16 characters').optional(), 'Bearer token the collector requires on /v1/*. Unset: no authentication.'],
   collectorMaxBodyBytes: ['CX_COLLECTOR_MAX_BODY_BYTES', positiveInt.default(1_048_576), 'Largest request body the collector takes (larger: 413).'],
   collectorMaxBatch: ['CX_COLLECTOR_MAX_BATCH', positiveInt.default(1000), 'Most events in one collector request (more: 413).'],
+  // Metric parameters (DESIGN.md, "Definitions"; docs/metrics.md).
+  horizonDays: ['CX_HORIZON_DAYS', positiveNumber('days').default(7), 'H: consecutive experiences this close form a transition (drops); this much silence ends a death spiral and a journey.'],
+  memoryHalfLifeDays: ['CX_MEMORY_HALF_LIFE_DAYS', positiveNumber('days').default(30), 'h: half-life of a non-bad experience in customer memory.'],
+  badMemoryFactor: ['CX_BAD_MEMORY_FACTOR', positiveNumber('a factor').default(7), 'r: a bad experience\'s half-life is r*h (bad is remembered r times longer).'],
+  momentOfTruthWeight: ['CX_MOMENT_OF_TRUTH_WEIGHT', positiveNumber('a weight').default(2), 'm: weight of an experience at a moment of truth in memory (others weigh 1).'],
+  stoolThreshold: ['CX_STOOL_THRESHOLD', share.default(0.6), 'E: the stool stands when every leg score is at least this.'],
+  atRiskMemory: ['CX_AT_RISK_MEMORY', share.default(0.5), 'A customer whose memory is below this, with a bad experience not yet followed by a good one, is at risk.'],
+  minCellExperiences: ['CX_CELL_MIN_EXPERIENCES', positiveInt.default(5), 'n_min: experiences a (channel, touchpoint) needs in a window to count as a cell in leg consistency.'],
+  consistencyWindowMinutes: ['CX_CONSISTENCY_WINDOW_MINUTES', wholeNumber(1, 1440).default(15), 'Length of the live sliding window of leg consistency, emitted each minute of event time.'],
+  allowedLatenessMs: ['CX_ALLOWED_LATENESS_MS', wholeNumber(0).default(30_000), 'Events up to this far behind the newest event time of their partition are still processed in order; later ones are stored raw and flagged late.'],
+  idleFlushMs: ['CX_IDLE_FLUSH_MS', wholeNumber(100).default(5_000), 'A partition with no new events for this long (wall clock) has its watermark moved up to its newest event, so the last events are not held back.'],
   logLevel: ['LOG_LEVEL', z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'), 'Log level (logs are JSON lines on stderr).'],
 } as const;
 

@@ -3,6 +3,8 @@
  * raw ingestion worker, in the order they must come up.
  */
 import type { Kafka } from 'kafkajs';
+import { metricParams } from '../processors/params.ts';
+import { MetricsWorker, type MetricsWorkerOptions } from '../processors/runtime/metricsWorker.ts';
 import { RawIngest, type RawIngestOptions } from '../processors/runtime/rawIngest.ts';
 import { OUTCOME_EVENT, TOUCHPOINT_EVENT } from '../schemas/contracts.ts';
 import { SchemaRegistry } from '../schemas/registry.ts';
@@ -46,6 +48,23 @@ export function rawIngest(config: Config, c: Connected, store: Store, log: Logge
     families: { [config.touchpointsTopic]: TOUCHPOINT_EVENT, [config.outcomesTopic]: OUTCOME_EVENT },
     deadLetterTopic: config.deadLetterTopic,
     chunkSize: config.batchMaxMessages,
+    afterStore,
+  });
+}
+
+/** The metric processors' worker (its own consumer group: `<CX_CONSUMER_GROUP>.metrics`). */
+export function metricsWorker(config: Config, c: Connected, store: Store, log: Logger, afterStore?: MetricsWorkerOptions['afterStore']): MetricsWorker {
+  return new MetricsWorker({
+    kafka: c.kafka,
+    store,
+    registry: c.registry,
+    log,
+    groupId: `${config.consumerGroup}.metrics`,
+    sessionTimeoutMs: config.sessionTimeoutMs,
+    topic: config.touchpointsTopic,
+    params: metricParams(config),
+    chunkSize: config.batchMaxMessages,
+    idleFlushMs: config.idleFlushMs,
     afterStore,
   });
 }

@@ -1,14 +1,14 @@
 import type { Command } from 'commander';
 import { loadConfig } from '../../platform/config.ts';
 import { createLogger } from '../../platform/log.ts';
-import { connectKafka, openMigratedStore, rawIngest } from '../../platform/pipeline.ts';
+import { connectKafka, metricsWorker, openMigratedStore, rawIngest } from '../../platform/pipeline.ts';
 import { onShutdown } from '../shutdown.ts';
 import { Teardown } from '../teardown.ts';
 
 export function processCommand(program: Command): void {
   program
     .command('process')
-    .description('run a processor worker: consume the input topics, write rows to ClickHouse, dead-letter bad messages (Ctrl-C stops cleanly)')
+    .description('run a processor worker: raw events and dead letters, and the metric folds (stool, drops, spirals, memory, journeys, departments) into ClickHouse; workers in one group share the partitions (Ctrl-C stops cleanly)')
     .action(async () => {
       const config = loadConfig();
       const log = createLogger(config.logLevel, 'cx-process');
@@ -41,17 +41,37 @@ export function processCommand(program: Command): void {
         log.info({ stats: ingest.stats }, 'stopped');
       });
 
+      // The same kind of hook for the metric processors: after the Nth chunk's rows and state are stored.
+      const killAfterMetrics = Number(process.env.CX_FAULT_KILL_AFTER_METRIC_CHUNKS ?? 0);
+      let metricChunks = 0;
+      const metrics = metricsWorker(config, kafka, store, log, killAfterMetrics > 0 ? () => {
+        if (++metricChunks === killAfterMetrics) process.kill(process.pid, 'SIGKILL');
+      } : undefined);
+      teardown.add('stop the metric processors', async () => {
+        await metrics.stop();
+        log.info({ stats: metrics.stats }, 'metrics stopped');
+      });
+
       let last = 0;
       ingest.on('progress', (s) => {
         if (Date.now() - last < 1000) return;
         last = Date.now();
         log.info({ stats: s }, 'ingest progress');
       });
-      ingest.on('fatal', (err: Error) => {
-        log.fatal({ err: err.message }, 'the consumer stopped for good; exiting so a supervisor can restart this worker');
-        void teardown.run().finally(() => process.exit(1));
+      let lastMetrics = 0;
+      metrics.on('progress', (s) => {
+        if (Date.now() - lastMetrics < 1000) return;
+        lastMetrics = Date.now();
+        log.info({ stats: s }, 'metrics progress');
       });
+      const fatal = (err: Error) => {
+        log.fatal({ err: err.message }, 'a consumer stopped for good; exiting so a supervisor can restart this worker');
+        void teardown.run().finally(() => process.exit(1));
+      };
+      ingest.on('fatal', fatal);
+      metrics.on('fatal', fatal);
       await ingest.start().catch(fail);
+      await metrics.start().catch(fail);
       log.info({ brokers: kafka.brokers, store: store.where, group: config.consumerGroup }, 'processing');
     });
 }

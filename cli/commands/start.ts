@@ -3,7 +3,8 @@ import { loadConfig } from '../../platform/config.ts';
 import { consumerLag } from '../../platform/kafka/lag.ts';
 import { stopLocalBroker } from '../../platform/kafka/localBroker.ts';
 import { createLogger } from '../../platform/log.ts';
-import { connectKafka, connectProducer, openMigratedStore, rawIngest } from '../../platform/pipeline.ts';
+import { connectKafka, connectProducer, metricsWorker, openMigratedStore, rawIngest } from '../../platform/pipeline.ts';
+import type { StoolWindow } from '../../processors/folds/legConsistency.ts';
 import { exitWithError } from '../errors.ts';
 import { onShutdown } from '../shutdown.ts';
 import { Teardown } from '../teardown.ts';
@@ -11,6 +12,15 @@ import { numberOption } from '../options.ts';
 import { emitOptions, startLiveTraffic, type EmitOptions } from './emit.ts';
 
 const fmt = (n: number) => n.toLocaleString('en-US');
+
+const LEG_LETTER: Record<string, string> = { PRODUCT: 'P', OPERATIONS: 'O', SALES_MARKETING: 'S' };
+
+/** The live stool in a few characters: each leg's score and whether it stands. */
+function stoolText(w: StoolWindow | undefined): string {
+  if (!w) return 'stool: waiting for the first window';
+  const legs = w.stool.legs.map((l) => `${LEG_LETTER[l.leg]} ${l.score.toFixed(2)}`).join(' ');
+  return `stool ${legs} ${w.stool.stands ? 'stands' : `wobbles (weakest ${w.stool.weakestLeg})`}`;
+}
 
 export function startCommand(program: Command): void {
   emitOptions(program.command('start'))
@@ -55,6 +65,13 @@ export function startCommand(program: Command): void {
         process.stderr.write(`\ncx: the processor stopped for good (${err.message}); shutting down\n`);
         void teardown.run().finally(() => process.exit(1));
       });
+      const metrics = metricsWorker(config, kafka, store, log);
+      teardown.add('stop the metric processors', () => metrics.stop());
+      await metrics.start().catch(fail);
+      metrics.on('fatal', (err: Error) => {
+        process.stderr.write(`\ncx: the metric processors stopped for good (${err.message}); shutting down\n`);
+        void teardown.run().finally(() => process.exit(1));
+      });
       const producer = await connectProducer(config, kafka).catch(fail);
       teardown.add('disconnect the emitter', () => producer.disconnect());
       const admin = kafka.kafka.admin();
@@ -79,7 +96,7 @@ export function startCommand(program: Command): void {
         const perSecond = ((s.touchpointRows + s.outcomeRows - lastRows) * 1000) / Math.max(1, now - lastAt);
         lastRows = s.touchpointRows + s.outcomeRows;
         lastAt = now;
-        const line = `produced ${fmt(emitter.sent)} · rows ${fmt(s.touchpointRows)} touchpoints + ${fmt(s.outcomeRows)} outcomes · dead letters ${fmt(s.deadLetters)} · lag ${fmt(lag)} · ${fmt(Math.round(perSecond))} rows/s`;
+        const line = `produced ${fmt(emitter.sent)} · rows ${fmt(s.touchpointRows)} touchpoints + ${fmt(s.outcomeRows)} outcomes · dead letters ${fmt(s.deadLetters)} · lag ${fmt(lag)} · ${fmt(Math.round(perSecond))} rows/s · ${stoolText(metrics.latestWindow)}`;
         if (tty) process.stdout.write(`\r\x1b[2K${line}`);
         else if (now - lastPrinted >= 5000) {
           lastPrinted = now;
@@ -107,7 +124,8 @@ export function startCommand(program: Command): void {
           say(`Done in ${((Date.now() - started) / 1000).toFixed(0)} s: sent ${fmt(emitter.stats.touchpoints + emitter.stats.outcomes)} events${emitter.stats.garbage ? ` and ${fmt(emitter.stats.garbage)} bad messages` : ''}; stored ${fmt(s.touchpointRows)} touchpoint rows, ${fmt(s.outcomeRows)} outcome rows, ${fmt(s.deadLetters)} dead letters.`);
           if (left !== 0) say(`Note: ${left < 0 ? 'the consumer lag could not be read' : `${fmt(left)} messages were not processed yet`}; the next run picks them up.`);
           for (const f of teardown.failures) say(`Note: could not ${f}`);
-          say('Query the data: npx cx sql "SELECT channel, count() FROM cx.touchpoint_events GROUP BY channel"');
+          say(`Metrics: ${fmt(metrics.stats.released)} events through the folds, ${fmt(metrics.stats.windows)} stool windows, ${fmt(metrics.stats.late)} late events.`);
+          say('Query the data: npx cx sql "SELECT * FROM cx.stool_now"   (more in docs/metrics.md)');
         })());
       if (opts.duration) {
         setTimeout(() => {

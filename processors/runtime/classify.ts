@@ -71,3 +71,14 @@ export function classifyDeadLetterTopic(src: Source, headers: Record<string, str
   };
   return { table: 'dead_letters', deadLetter, row: deadLetterRow(deadLetter, now), publish: false };
 }
+
+/**
+ * The metric processors' view of a touchpoint message: the validated event, or null
+ * for anything else (the raw ingestion worker dead-letters those; here they are skipped).
+ */
+export function decodeTouchpoint(registry: SchemaRegistry, value: Buffer | null): TouchpointEvent | null {
+  const decoded = registry.decode(value);
+  if (!decoded.ok || decoded.family !== TOUCHPOINT_EVENT) return null;
+  const checked = touchpointEventSchema.safeParse(decoded.value);
+  return checked.success ? checked.data : null;
+}

@@ -1,0 +1,47 @@
+/**
+ * Department impact (DESIGN.md, "Department impact"), per department and minute:
+ * experiences, bad ones, cross-channel drops that landed on it, spirals it took part
+ * in, and memory impact: the sum over its experiences of M_after - M_before of the
+ * customer. The impact is signed (good experiences raise memory, bad ones lower it)
+ * and every department is measured the same way. A customer's first experience has no
+ * M_before; it is counted in `firstExperiences` and adds nothing to the impact.
+ */
+import { minuteOf } from '../params.ts';
+import type { Touch } from '../touch.ts';
+import type { Transition } from './channelDrop.ts';
+import type { SpiralEvent } from './deathSpiral.ts';
+import type { MemoryUpdate } from './experienceMemory.ts';
+import { bucket, type MinuteBuckets } from './minuteBuckets.ts';
+
+export interface DepartmentAggregate {
+  experiences: number;
+  bad: number;
+  dropsLanded: number;
+  spiralsJoined: number;
+  memoryImpact: number;
+  firstExperiences: number;
+}
+
+const empty = (): DepartmentAggregate => ({ experiences: 0, bad: 0, dropsLanded: 0, spiralsJoined: 0, memoryImpact: 0, firstExperiences: 0 });
+
+export interface ExperienceEffects {
+  touch: Touch;
+  memory: MemoryUpdate | null;
+  transition: Transition | null;
+  spirals: SpiralEvent[];
+}
+
+export function departmentImpact(state: MinuteBuckets<DepartmentAggregate>, fx: ExperienceEffects): { state: MinuteBuckets<DepartmentAggregate>; out: null } {
+  if (!fx.memory) return { state, out: null };
+  const minute = minuteOf(fx.touch.t);
+  const a = bucket(state, minute, fx.touch.department, empty);
+  a.experiences++;
+  if (fx.touch.cls === 'bad') a.bad++;
+  if (fx.memory.before === null) a.firstExperiences++;
+  else a.memoryImpact += fx.memory.after - fx.memory.before;
+  if (fx.transition?.drop && fx.transition.crossChannel) a.dropsLanded++;
+  for (const s of fx.spirals) {
+    for (const department of s.joined) bucket(state, minute, department, empty).spiralsJoined++;
+  }
+  return { state, out: null };
+}

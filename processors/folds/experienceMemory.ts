@@ -1,0 +1,100 @@
+/**
+ * Bad-experience-weighted customer memory (DESIGN.md, "Bad-experience-weighted memory"):
+ *
+ *   M(t) = sum w_k x_k d_k(t) / sum w_k d_k(t),   d_k(t) = 2^(-(t - t_k) / h_k)
+ *
+ * with h_k = h for non-bad experiences and r*h for bad ones, and w_k = m at a moment
+ * of truth, else 1. Each class keeps two accumulators (sum w x d and sum w d) decayed
+ * to the customer's latest experience, so an update is O(1) whatever the history.
+ */
+import type { MetricParams } from '../params.ts';
+import { isBad, isGood, type ExperienceTouch } from '../touch.ts';
+
+/** Accumulators of one customer (or one journey), decayed to time `t`. */
+export interface MemoryAccumulators {
+  t: number;
+  /** Non-bad class: sum w x d and sum w d. */
+  gx: number;
+  gw: number;
+  /** Bad class. */
+  bx: number;
+  bw: number;
+}
+
+export interface MemoryState extends MemoryAccumulators {
+  /** Experiences so far. */
+  n: number;
+  /** Time of the first bad experience not yet followed by a good one; null when none. */
+  unansweredBadSince: number | null;
+}
+
+export interface MemoryUpdate {
+  /** Memory just before this experience (decayed to its time); null for a first experience. */
+  before: number | null;
+  after: number;
+  weight: number;
+  atRisk: boolean;
+  recoverable: boolean;
+  experiences: number;
+}
+
+/** M at time t (t at or after the accumulators' time); null with no experience at all. */
+export function memoryAt(a: MemoryAccumulators, t: number, p: MetricParams): number | null {
+  const dt = t - a.t;
+  const dg = dt === 0 ? 1 : 2 ** (-dt / p.halfLifeMs);
+  const db = dt === 0 ? 1 : 2 ** (-dt / (p.badFactor * p.halfLifeMs));
+  const w = a.gw * dg + a.bw * db;
+  return w > 0 ? (a.gx * dg + a.bx * db) / w : null;
+}
+
+/** Adds one experience to the accumulators (in place) and returns them. */
+export function accumulate<A extends MemoryAccumulators>(a: A, e: ExperienceTouch, p: MetricParams): A {
+  const dt = e.t - a.t;
+  if (dt !== 0) {
+    const dg = 2 ** (-dt / p.halfLifeMs);
+    const db = 2 ** (-dt / (p.badFactor * p.halfLifeMs));
+    a.gx *= dg;
+    a.gw *= dg;
+    a.bx *= db;
+    a.bw *= db;
+    a.t = e.t;
+  }
+  const w = e.mot ? p.motWeight : 1;
+  if (isBad(e)) {
+    a.bx += w * e.x;
+    a.bw += w;
+  } else {
+    a.gx += w * e.x;
+    a.gw += w;
+  }
+  return a;
+}
+
+export const emptyAccumulators = (t: number): MemoryAccumulators => ({ t, gx: 0, gw: 0, bx: 0, bw: 0 });
+
+/**
+ * The fold. Owns `state` (may update it in place). At risk: memory below the
+ * threshold with a bad experience not yet followed by a good one; recoverable: at
+ * risk, and that first unanswered bad experience is less than H old (caught early).
+ */
+export function experienceMemory(state: MemoryState | undefined, e: ExperienceTouch, p: MetricParams): { state: MemoryState; out: MemoryUpdate } {
+  const s: MemoryState = state ?? { ...emptyAccumulators(e.t), n: 0, unansweredBadSince: null };
+  const before = s.n === 0 ? null : memoryAt(s, e.t, p);
+  accumulate(s, e, p);
+  s.n++;
+  if (isBad(e)) s.unansweredBadSince ??= e.t;
+  else if (isGood(e)) s.unansweredBadSince = null;
+  const after = memoryAt(s, e.t, p) as number;
+  const atRisk = after < p.atRisk && s.unansweredBadSince !== null;
+  return {
+    state: s,
+    out: {
+      before,
+      after,
+      weight: e.mot ? p.motWeight : 1,
+      atRisk,
+      recoverable: atRisk && e.t - (s.unansweredBadSince as number) < p.horizonMs,
+      experiences: s.n,
+    },
+  };
+}

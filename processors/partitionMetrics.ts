@@ -1,0 +1,188 @@
+/**
+ * All the metric folds for one Kafka partition of touchpoint events, in the order
+ * they must run: event time (reorder, lateness) -> per-customer folds -> per-minute
+ * aggregates closed by the watermark. Deterministic: the same messages in the same
+ * partition order give the same outputs, however they are chunked, and whether or
+ * not the state was checkpointed and restored in between.
+ */
+import { bucket, type MinuteBuckets } from './folds/minuteBuckets.ts';
+import { closeCellMinutes, cellMinute } from './folds/cellMinute.ts';
+import { closeMinutes } from './folds/minuteBuckets.ts';
+import { transitionKey, type Transition, type TransitionAggregate } from './folds/channelDrop.ts';
+import { customerStep, expireCustomer, type CustomerState } from './folds/customer.ts';
+import type { SpiralEvent } from './folds/deathSpiral.ts';
+import { departmentImpact, type DepartmentAggregate } from './folds/departmentImpact.ts';
+import { eventTime, flushEventTime, newEventClock, type EventClock, type Pending } from './folds/eventTime.ts';
+import type { MemoryUpdate } from './folds/experienceMemory.ts';
+import type { JourneyState } from './folds/journey.ts';
+import type { Cell, CellAggregate } from './folds/legConsistency.ts';
+import { HOUR_MS, minuteOf, type MetricParams } from './params.ts';
+import type { ExperienceTouch, Touch } from './touch.ts';
+
+export interface PartitionClock {
+  clock: EventClock;
+  cells: MinuteBuckets<CellAggregate>;
+  transitions: MinuteBuckets<TransitionAggregate>;
+  departments: MinuteBuckets<DepartmentAggregate>;
+  /** Event-time hour of the last sweep of silent customers. */
+  sweptHour: number;
+  /** Offset of the last message applied; '-1' before any. */
+  offset: string;
+  /** Flushes since that message: with the offset, orders checkpoints. */
+  flushes: number;
+}
+
+/** What one or more steps produced, ready to become rows. */
+export class MetricOutputs {
+  readonly cellMinutes: { minute: number; cell: Cell }[] = [];
+  readonly transitionMinutes: { minute: number; from: string; to: string; agg: TransitionAggregate }[] = [];
+  readonly departmentMinutes: { minute: number; department: string; agg: DepartmentAggregate }[] = [];
+  /** Good-to-bad transitions, cross-channel or not. */
+  readonly drops: { customerId: string; transition: Transition }[] = [];
+  readonly spirals: { customerId: string; event: SpiralEvent }[] = [];
+  readonly memory: { touch: ExperienceTouch; update: MemoryUpdate }[] = [];
+  /** Latest state of each journey touched, by customer, journey and start (the last one wins). */
+  readonly journeys = new Map<string, { customerId: string; journey: JourneyState }>();
+  readonly late: { pending: Pending; watermark: number }[] = [];
+  /** Touches released to the folds. */
+  released = 0;
+}
+
+export interface Checkpoint {
+  /** The partition's clock, open minutes and offset (JSON). */
+  meta: string;
+  /** Customers changed since the last checkpoint: [customer id, state JSON]. */
+  customers: [string, string][];
+  watermark: number;
+}
+
+export class PartitionMetrics {
+  private s: PartitionClock;
+  readonly customers = new Map<string, CustomerState>();
+  private readonly dirty = new Set<string>();
+
+  constructor(private readonly p: MetricParams, restored?: { meta: string; customers: Iterable<[string, string]> }) {
+    this.s = restored
+      ? (JSON.parse(restored.meta) as PartitionClock)
+      : { clock: newEventClock(), cells: {}, transitions: {}, departments: {}, sweptHour: 0, offset: '-1', flushes: 0 };
+    if (restored) for (const [id, json] of restored.customers) this.customers.set(id, JSON.parse(json) as CustomerState);
+  }
+
+  get offset(): bigint {
+    return BigInt(this.s.offset);
+  }
+
+  get watermark(): number {
+    return this.s.clock.watermark;
+  }
+
+  /** Newest event time seen. */
+  get maxSeen(): number {
+    return this.s.clock.maxSeen;
+  }
+
+  /** Events waiting for the watermark. */
+  get buffered(): number {
+    return this.s.clock.buffer.length;
+  }
+
+  /** One message's touch, in partition order. */
+  arrive(touch: Touch, offset: string, out: MetricOutputs): void {
+    this.s.offset = offset;
+    this.s.flushes = 0;
+    const before = this.s.clock.watermark;
+    const r = eventTime(this.s.clock, { touch, offset }, this.p.latenessMs).out;
+    if (r.late) out.late.push({ pending: r.late, watermark: this.s.clock.watermark });
+    for (const pending of r.released) this.apply(pending.touch, out);
+    if (this.s.clock.watermark !== before) this.advance(out);
+  }
+
+  /** A message that is not a touch (a dead letter): only its offset moves on. */
+  skip(offset: string): void {
+    this.s.offset = offset;
+    this.s.flushes = 0;
+  }
+
+  /**
+   * The partition went quiet: release everything waiting, and move the watermark to
+   * `upTo` if that is later (see flushEventTime). Returns false when nothing changed.
+   */
+  flush(out: MetricOutputs, upTo = 0): boolean {
+    const before = this.s.clock.watermark;
+    const r = flushEventTime(this.s.clock, upTo).out;
+    for (const pending of r.released) this.apply(pending.touch, out);
+    if (this.s.clock.watermark === before) return false;
+    this.s.flushes++;
+    this.advance(out);
+    return true;
+  }
+
+  /** Would a flush to `upTo` release an event or close a minute? */
+  wouldFlush(upTo: number): boolean {
+    const c = this.s.clock;
+    const target = Math.max(c.maxSeen + 1, upTo);
+    return c.buffer.length > 0 || minuteOf(target) > minuteOf(c.watermark);
+  }
+
+  /** Orders this partition's checkpoints, across owners: the offset, then the flushes since it. */
+  get seq(): bigint {
+    return (this.offset + 1n) * 1_048_576n + BigInt(this.s.flushes);
+  }
+
+  private apply(e: Touch, out: MetricOutputs): void {
+    out.released++;
+    cellMinute(this.s.cells, e);
+    const c = customerStep(this.customers.get(e.customer_id), e, this.p);
+    this.customers.set(e.customer_id, c.state);
+    this.dirty.add(e.customer_id);
+    const fx = c.out;
+    out.journeys.set(`${e.customer_id}\u0000${fx.journey.journeyId}\u0000${fx.journey.startedAt}`, { customerId: e.customer_id, journey: fx.journey });
+    if (!fx.memory) return;
+    out.memory.push({ touch: e as ExperienceTouch, update: fx.memory });
+    const t = fx.transition;
+    if (t) {
+      const a = bucket(this.s.transitions, minuteOf(e.t), transitionKey(t.from.channel, t.to.channel), () => ({ transitions: 0, startsGood: 0, drops: 0 }));
+      a.transitions++;
+      if (t.startsGood) a.startsGood++;
+      if (t.drop) {
+        a.drops++;
+        out.drops.push({ customerId: e.customer_id, transition: t });
+      }
+    }
+    for (const event of fx.spirals) out.spirals.push({ customerId: e.customer_id, event });
+    departmentImpact(this.s.departments, fx);
+  }
+
+  /** The watermark moved: close the minutes behind it, and now and then compact silent customers. */
+  private advance(out: MetricOutputs): void {
+    const w = this.s.clock.watermark;
+    out.cellMinutes.push(...closeCellMinutes(this.s.cells, w));
+    for (const { minute, key, agg } of closeMinutes(this.s.transitions, w)) {
+      const [from, to] = key.split('\u0000') as [string, string];
+      out.transitionMinutes.push({ minute, from, to, agg });
+    }
+    for (const { minute, key, agg } of closeMinutes(this.s.departments, w)) out.departmentMinutes.push({ minute, department: key, agg });
+    const hour = Math.floor(w / HOUR_MS);
+    if (hour > this.s.sweptHour) {
+      this.s.sweptHour = hour;
+      this.sweep(w, out);
+    }
+  }
+
+  /** Customers silent for more than H: close their spirals and journeys, keep only what memory needs. */
+  private sweep(w: number, out: MetricOutputs): void {
+    for (const [id, c] of this.customers) {
+      if (w - c.lastAt <= this.p.horizonMs || (!c.run && !c.previous && Object.keys(c.journeys).length === 0)) continue;
+      for (const event of expireCustomer(c, w, this.p).out.spirals) out.spirals.push({ customerId: id, event });
+      this.dirty.add(id);
+    }
+  }
+
+  /** The state to persist now; clears the changed set. */
+  checkpoint(): Checkpoint {
+    const customers: [string, string][] = [];
+    for (const id of this.dirty) customers.push([id, JSON.stringify(this.customers.get(id))]);
+    this.dirty.clear();
+    return { meta: JSON.stringify(this.s), customers, watermark: this.s.clock.watermark };
+  }
+}

@@ -1,0 +1,53 @@
+/**
+ * A touch: one TouchpointEvent as the folds see it, with its experience value and
+ * class worked out once (null for traffic: an unrated OK visit).
+ */
+import type { Leg, TouchpointEvent } from '../schemas/contracts.ts';
+import { experienceOf, type ExperienceClass } from './experience.ts';
+
+export interface Touch {
+  event_id: string;
+  /** Event time (occurred_at), ms since the epoch. */
+  t: number;
+  customer_id: string;
+  journey_id: string;
+  channel: string;
+  touchpoint: string;
+  leg: Leg;
+  stage: string;
+  department: string;
+  /** Moment of truth. */
+  mot: boolean;
+  /** Experience value in [0, 1]; null: traffic, not an experience. */
+  x: number | null;
+  cls: ExperienceClass | null;
+}
+
+/** A touch that is an experience. */
+export type ExperienceTouch = Touch & { x: number; cls: ExperienceClass };
+
+export const isExperience = (t: Touch): t is ExperienceTouch => t.x !== null;
+export const isBad = (t: Touch): boolean => t.cls === 'bad';
+/** Good includes impressed (top box is good too). */
+export const isGood = (t: { cls: ExperienceClass | null }): boolean => t.cls === 'good' || t.cls === 'impressed';
+
+export function touchOf(e: TouchpointEvent): Touch {
+  const exp = experienceOf(e);
+  return {
+    event_id: e.event_id,
+    t: e.occurred_at,
+    customer_id: e.customer_id,
+    journey_id: e.journey_id,
+    channel: e.channel,
+    touchpoint: e.touchpoint,
+    leg: e.leg,
+    stage: e.stage,
+    department: e.department,
+    mot: e.moment_of_truth,
+    x: exp?.x ?? null,
+    cls: exp?.cls ?? null,
+  };
+}
+
+/** Release order within one partition: event time, then event id (ties broken the same way on every replay). */
+export const byEventTime = (a: Touch, b: Touch): number => a.t - b.t || (a.event_id < b.event_id ? -1 : a.event_id > b.event_id ? 1 : 0);
