@@ -165,7 +165,8 @@ export class PartitionMetrics {
     const hour = Math.floor(w / HOUR_MS);
     if (hour > this.s.sweptHour) {
       this.s.sweptHour = hour;
-      this.sweep(w, out);
+      // At the hour, not at w: which arrival moves the watermark into a new hour depends on arrival order.
+      this.sweep(hour * HOUR_MS, out);
     }
   }
 
