@@ -10,6 +10,7 @@ import { schemasCommand } from './commands/schemas.ts';
 import { simulateCommand } from './commands/simulate.ts';
 import { sqlCommand } from './commands/sql.ts';
 import { startCommand } from './commands/start.ts';
+import { storeCommand } from './commands/store.ts';
 import { exitWithError } from './errors.ts';
 
 const program = new Command('cx')
@@ -26,6 +27,7 @@ replayCommand(program);
 kafkaCommand(program);
 migrateCommand(program);
 sqlCommand(program);
+storeCommand(program);
 schemasCommand(program);
 configCommand(program);
 

@@ -16,7 +16,7 @@ import { eventTime, flushEventTime, newEventClock, type EventClock, type Pending
 import type { MemoryUpdate } from './folds/experienceMemory.ts';
 import type { JourneyState } from './folds/journey.ts';
 import type { Cell, CellAggregate } from './folds/legConsistency.ts';
-import { HOUR_MS, minuteOf, type MetricParams } from './params.ts';
+import { DAY_MS, minuteOf, type MetricParams } from './params.ts';
 import type { ExperienceTouch, Touch } from './touch.ts';
 
 export interface PartitionClock {
@@ -24,8 +24,8 @@ export interface PartitionClock {
   cells: MinuteBuckets<CellAggregate>;
   transitions: MinuteBuckets<TransitionAggregate>;
   departments: MinuteBuckets<DepartmentAggregate>;
-  /** Event-time hour of the last sweep of silent customers. */
-  sweptHour: number;
+  /** Event-time day of the last sweep of silent customers. */
+  sweptDay: number;
   /** Offset of the last message applied; '-1' before any. */
   offset: string;
   /** Flushes since that message: with the offset, orders checkpoints. */
@@ -64,7 +64,7 @@ export class PartitionMetrics {
   constructor(private readonly p: MetricParams, restored?: { meta: string; customers: Iterable<[string, string]> }) {
     this.s = restored
       ? (JSON.parse(restored.meta) as PartitionClock)
-      : { clock: newEventClock(), cells: {}, transitions: {}, departments: {}, sweptHour: 0, offset: '-1', flushes: 0 };
+      : { clock: newEventClock(), cells: {}, transitions: {}, departments: {}, sweptDay: 0, offset: '-1', flushes: 0 };
     if (restored) for (const [id, json] of restored.customers) this.customers.set(id, JSON.parse(json) as CustomerState);
   }
 
@@ -162,11 +162,12 @@ export class PartitionMetrics {
       out.transitionMinutes.push({ minute, from, to, agg });
     }
     for (const { minute, key, agg } of closeMinutes(this.s.departments, w)) out.departmentMinutes.push({ minute, department: key, agg });
-    const hour = Math.floor(w / HOUR_MS);
-    if (hour > this.s.sweptHour) {
-      this.s.sweptHour = hour;
-      // At the hour, not at w: which arrival moves the watermark into a new hour depends on arrival order.
-      this.sweep(hour * HOUR_MS, out);
+    // Once a day of event time: a silent spiral's close row carries its own time (lastAt + H), so a later sweep changes nothing in it.
+    const day = Math.floor(w / DAY_MS);
+    if (day > this.s.sweptDay) {
+      this.s.sweptDay = day;
+      // At the day's start, not at w: which arrival moves the watermark into a new day depends on arrival order.
+      this.sweep(day * DAY_MS, out);
     }
   }
 

@@ -1,10 +1,8 @@
 import type { Command } from 'commander';
+import { READS } from '../../platform/clickhouse/statements.ts';
 import { openStore } from '../../platform/clickhouse/store.ts';
 import { loadConfig } from '../../platform/config.ts';
 import { renderTable } from '../sqlTable.ts';
-
-// Statements that return rows, after any leading comments and opening parentheses.
-const READS = /^(?:\s+|--[^\n]*\n|\/\*[\s\S]*?\*\/|\()*(SELECT|WITH|SHOW|DESCRIBE|DESC|EXPLAIN|EXISTS|VALUES)\b/i;
 
 export function sqlCommand(program: Command): void {
   program

@@ -1,0 +1,386 @@
+/**
+ * The embedded engine (chdb) lets one process open a data directory. This server is
+ * that process: it owns the directory and speaks enough of ClickHouse's HTTP interface
+ * for @clickhouse/client (queries, inserts, commands, query parameters, settings,
+ * /ping, errors in ClickHouse's own text), so any number of processes share the data
+ * through CLICKHOUSE_URL with `openStore` unchanged.
+ *
+ * Mapping: the SQL is the `query` URL parameter, then a newline, then the body (the
+ * client sends inserts as `query=INSERT ... FORMAT X` plus the rows as the body, and
+ * everything else as a body); `param_<name>` become query parameters; `database`,
+ * `default_format` and the other URL parameters become the session state and settings
+ * a ClickHouse server would give that one request.
+ */
+import { randomUUID } from 'node:crypto';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Readable, Writable, type Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { promisify } from 'node:util';
+import zlib from 'node:zlib';
+import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify';
+import type { ChdbResult, Session } from 'chdb';
+import type { Logger } from '../log.ts';
+import { READS } from './statements.ts';
+import { StoreLockedError } from './store.ts';
+
+export interface StoreServerOptions {
+  /** The chdb data directory (created when missing). */
+  path: string;
+  /** Default 127.0.0.1. There is no authentication: anyone who reaches the port can use it. */
+  host?: string;
+  /** Default 8123; 0 picks a free port (see `url`). */
+  port?: number;
+  /** Refuse anything but reads (SELECT, WITH, SHOW, DESCRIBE, EXPLAIN, EXISTS). */
+  readOnly?: boolean;
+  log?: Logger;
+}
+
+export interface StoreServer {
+  /** What processes put in CLICKHOUSE_URL. */
+  readonly url: string;
+  /** Stops accepting requests, lets the ones in hand finish, then closes the data directory. */
+  close(): Promise<void>;
+}
+
+/** An error the way ClickHouse writes it, which the client parses into a ClickHouseError (code, type, message). */
+class ClickHouseHttpError extends Error {
+  constructor(
+    readonly code: number,
+    readonly type: string,
+    message: string,
+    readonly status = 400,
+  ) {
+    super(message);
+  }
+
+  get text(): string {
+    return `Code: ${this.code}. DB::Exception: ${this.message}. (${this.type})\n`;
+  }
+}
+
+/** URL parameters of the HTTP layer itself, not engine settings. */
+const NOT_SETTINGS = new Set([
+  'query', 'query_id', 'database', 'default_format', 'user', 'password', 'quota_key', 'role', 'stacktrace',
+  'buffer_size', 'session_timeout', 'session_check', 'close_session', 'client_protocol_version', 'compress', 'decompress',
+]);
+
+/**
+ * Settings only ClickHouse's HTTP server understands (the client sends some of them by
+ * default, e.g. enable_http_compression); chdb rejects them as unknown. This server
+ * always buffers the whole result, which is what wait_end_of_query asks for.
+ */
+const HTTP_SETTINGS = new Set([
+  'wait_end_of_query', 'http_wait_end_of_query', 'send_progress_in_http_headers', 'http_headers_progress_interval_ms',
+  'http_send_progress_interval_ms', 'http_response_buffer_size', 'enable_http_compression', 'http_zlib_compression_level',
+  'http_response_compression_method', 'http_native_compression_disable_checksumming_on_decompress', 'add_http_cors_header',
+  'cancel_http_readonly_queries_on_client_close',
+]);
+
+const NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/** A ClickHouse string literal; `SET` parses it the way the HTTP server parses a URL parameter's text. */
+function literal(s: string): string {
+  return `'${s.replace(/\\/g, '\\\\').replace(/'/g, "\\'").replace(/\0/g, '\\0')}'`;
+}
+
+interface Prepared {
+  /** Statements that give a fresh connection this request's state: database, settings, parameters. */
+  setup: string[];
+  /** Output format when the SQL has no FORMAT clause, as a ClickHouse server's default_format. */
+  format: string;
+}
+
+function prepare(params: URLSearchParams, readOnly: boolean): Prepared {
+  // Stated on every request, empty when it has none: a token that outlived its insert
+  // would make the next insert with the same rows vanish as a "duplicate".
+  const settings = new Map<string, string>([['insert_deduplication_token', '']]);
+  const queryParams: string[] = [];
+  let format = 'TabSeparated';
+  let database: string | undefined;
+  for (const [key, value] of params) {
+    if (key.startsWith('param_')) {
+      if (!NAME.test(key.slice(6))) throw new ClickHouseHttpError(36, 'BAD_ARGUMENTS', `query parameter name ${JSON.stringify(key.slice(6))} is not an identifier`);
+      queryParams.push(`SET ${key} = ${literal(value)}`);
+    } else if (key === 'default_format') {
+      if (!NAME.test(value)) throw new ClickHouseHttpError(73, 'UNKNOWN_FORMAT', `default_format ${JSON.stringify(value)} is not a format name`);
+      format = value;
+    } else if (key === 'database') {
+      database = value;
+    } else if (key === 'session_id' && value) {
+      throw new ClickHouseHttpError(48, 'NOT_IMPLEMENTED', 'this server (cx store serve) has no HTTP sessions: every request stands alone. Create the client without session_id');
+    } else if ((key === 'compress' || key === 'decompress') && value === '1') {
+      throw new ClickHouseHttpError(48, 'NOT_IMPLEMENTED', `${key}=1 (ClickHouse's native block compression) is not supported by this server (cx store serve): use HTTP compression (Content-Encoding / Accept-Encoding gzip) instead`);
+    } else if (NOT_SETTINGS.has(key) || HTTP_SETTINGS.has(key) || key === 'session_id' || (readOnly && key === 'readonly')) {
+      continue;
+    } else if (!NAME.test(key)) {
+      throw new ClickHouseHttpError(115, 'UNKNOWN_SETTING', `URL parameter ${JSON.stringify(key)} is not a setting name`);
+    } else {
+      settings.set(key, value);
+    }
+  }
+  const setup: string[] = [];
+  if (database) setup.push(`USE \`${database.replace(/\\/g, '\\\\').replace(/`/g, '\\`')}\``);
+  for (const [key, value] of settings) setup.push(`SET ${key} = ${literal(value)}`);
+  setup.push(...queryParams);
+  // The engine enforces it too, so a second statement or a table function cannot write behind READS' back.
+  if (readOnly) setup.push('SET readonly = 2');
+  return { setup, format };
+}
+
+type Decoder = () => Transform;
+const zstdDecompress = (zlib as unknown as { createZstdDecompress?: Decoder }).createZstdDecompress;
+const DECODERS: Record<string, Decoder | undefined> = {
+  gzip: zlib.createGunzip,
+  'x-gzip': zlib.createGunzip,
+  deflate: zlib.createInflate,
+  br: zlib.createBrotliDecompress,
+  zstd: zstdDecompress,
+};
+
+async function readBody(req: FastifyRequest): Promise<Buffer> {
+  const raw = req.body as Readable | undefined;
+  if (!raw) return Buffer.alloc(0);
+  const encoding = String(req.headers['content-encoding'] ?? 'identity').toLowerCase();
+  const chunks: Buffer[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      chunks.push(chunk);
+      done();
+    },
+  });
+  if (encoding === 'identity') {
+    await pipeline(raw, sink);
+  } else {
+    const decoder = DECODERS[encoding];
+    if (!decoder) throw new ClickHouseHttpError(36, 'BAD_ARGUMENTS', `request Content-Encoding ${encoding} is not supported: send the body uncompressed or with gzip, deflate or br`);
+    try {
+      await pipeline(raw, decoder(), sink);
+    } catch (err) {
+      throw new ClickHouseHttpError(271, 'CANNOT_DECOMPRESS', `cannot decompress the ${encoding} request body: ${(err as Error).message}`);
+    }
+  }
+  return Buffer.concat(chunks);
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+function text(body: Buffer): string {
+  try {
+    return utf8.decode(body);
+  } catch {
+    // chdb takes SQL (and inline insert data) as a string; bytes that are not UTF-8 would be mangled.
+    throw new ClickHouseHttpError(36, 'BAD_ARGUMENTS', 'the request body is not UTF-8 text. This server (cx store serve) hands bodies to chdb as text, so binary input formats (RowBinary, Native, Parquet...) are not supported: insert in a text format such as JSONEachRow or JSONCompactEachRow');
+  }
+}
+
+const ENCODERS: Record<string, (b: Buffer, level?: number) => Promise<Buffer>> = {
+  gzip: (b, level) => promisify(zlib.gzip)(b, { level }),
+  deflate: (b, level) => promisify(zlib.deflate)(b, { level }),
+  br: (b) => promisify(zlib.brotliCompress)(b),
+};
+
+/** ClickHouse compresses a response only when asked twice: enable_http_compression=1 and an Accept-Encoding it knows. */
+function responseEncoding(params: URLSearchParams, accept: string | undefined): string | undefined {
+  if (!['1', 'true'].includes(params.get('enable_http_compression') ?? '') || !accept) return undefined;
+  const offered = accept.split(',').map((e) => e.trim().split(';')[0]?.toLowerCase());
+  return Object.keys(ENCODERS).find((e) => offered.includes(e));
+}
+
+function outputFormat(sql: string, fallback: string): string {
+  return /\bFORMAT\s+([A-Za-z][A-Za-z0-9_]*)\s*;?\s*$/i.exec(sql)?.[1] ?? fallback;
+}
+
+function contentType(format: string): string {
+  if (/^(JSON|NDJSON)/i.test(format)) return 'application/json; charset=UTF-8';
+  if (/^CSV/i.test(format)) return 'text/csv; charset=UTF-8';
+  if (/^(TabSeparated|TSV)/i.test(format)) return 'text/tab-separated-values; charset=UTF-8';
+  return 'text/plain; charset=UTF-8';
+}
+
+/**
+ * The process holding the data directory, if another live one does. chdb's error says
+ * only "Failed to create connection" (the engine's "Cannot lock file" goes to stderr),
+ * so ask the directory: the engine writes its PID into `status` and keeps it locked.
+ */
+function lockHolder(path: string): number | undefined {
+  let pid: number;
+  try {
+    pid = Number(/^PID:\s*(\d+)/m.exec(readFileSync(join(path, 'status'), 'utf8'))?.[1]);
+  } catch {
+    return undefined;
+  }
+  if (!pid || pid === process.pid) return undefined;
+  try {
+    process.kill(pid, 0);
+    return pid;
+  } catch (err) {
+    // EPERM: alive, just not ours to signal.
+    return (err as NodeJS.ErrnoException).code === 'EPERM' ? pid : undefined;
+  }
+}
+
+export async function startStoreServer(options: StoreServerOptions): Promise<StoreServer> {
+  const { path, host = '127.0.0.1', port = 8123, readOnly = false, log } = options;
+  mkdirSync(path, { recursive: true });
+  // Loaded here, not at the top: the engine is a large native library that
+  // commands which do not serve a store should not pay for.
+  const { Session: SessionCtor } = await import('chdb');
+
+  // Held for the server's lifetime: it binds the data directory to this process (and
+  // takes its lock), so the connections opened per request attach to it.
+  let owner: Session;
+  try {
+    owner = new SessionCtor(path);
+  } catch (err) {
+    const holder = lockHolder(path);
+    if (holder !== undefined || /lock/i.test((err as Error).message ?? '')) {
+      throw new StoreLockedError(
+        `the embedded ClickHouse data directory ${path} is open in another process (${holder ? `pid ${holder}, ` : ''}a running \`npm start\`, \`cx process\` or \`cx store serve\`?). ` +
+          'Only one process can open it: stop that process; or, if it is a `cx store serve`, use that server through CLICKHOUSE_URL instead of starting another.',
+      );
+    }
+    throw err;
+  }
+
+  // chdb keeps SET settings, query parameters and USE for the life of a connection,
+  // while a ClickHouse server gives each HTTP request a clean slate. So each request
+  // gets a connection of its own (about 0.3 ms), states everything it needs on it, and
+  // requests run one at a time so the engine only ever has one statement in hand.
+  let tail: Promise<unknown> = Promise.resolve();
+  function run(setup: string[], sql: string, format: string): Promise<ChdbResult> {
+    const job = async () => {
+      const session = new SessionCtor(path);
+      try {
+        if (setup.length) await session.queryAsync(setup.join(';\n'));
+        return await session.queryAsync(sql, { format });
+      } finally {
+        session.close();
+      }
+    };
+    const result = tail.then(job, job);
+    tail = result.catch(() => undefined);
+    return result;
+  }
+
+  const app = Fastify({ logger: false });
+  // Bodies are SQL or rows in any format, often without a Content-Type: take every
+  // body as a stream (no size limit: inserts can be large) and read it in the handler.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', (_req, payload, done) => done(null, payload));
+
+  const sendError = (reply: FastifyReply, err: unknown) => {
+    let e: ClickHouseHttpError;
+    if (err instanceof ClickHouseHttpError) e = err;
+    else {
+      // chdb's messages are already ClickHouse's `Code: N. DB::Exception: ... (TYPE)`.
+      const message = (err as Error).message ?? String(err);
+      const code = /Code: (\d+)\./.exec(message)?.[1];
+      if (code) {
+        reply.code(500).header('X-ClickHouse-Exception-Code', code).type('text/plain; charset=UTF-8');
+        return reply.send(`${message.trimEnd()}\n`);
+      }
+      e = new ClickHouseHttpError(1001, 'STD_EXCEPTION', message, 500);
+    }
+    return reply.code(e.status).header('X-ClickHouse-Exception-Code', String(e.code)).type('text/plain; charset=UTF-8').send(e.text);
+  };
+
+  const ping = async (_req: FastifyRequest, reply: FastifyReply) => reply.type('text/plain; charset=UTF-8').send('Ok.\n');
+  app.get('/ping', ping);
+
+  const handle = async (req: FastifyRequest, reply: FastifyReply) => {
+    const started = performance.now();
+    const params = new URL(req.url, 'http://localhost').searchParams;
+    const queryId = params.get('query_id') || randomUUID();
+    reply.header('X-ClickHouse-Query-Id', queryId);
+    try {
+      const body = await readBody(req);
+      const queryParam = params.get('query') ?? '';
+      // ClickHouse answers a bare GET / like /ping.
+      if (req.method === 'GET' && !queryParam) return ping(req, reply);
+      if (req.headers['content-type']?.startsWith('multipart/')) {
+        throw new ClickHouseHttpError(48, 'NOT_IMPLEMENTED', 'multipart request bodies (use_multipart_params) are not supported by this server (cx store serve): send query parameters in the URL, the client default');
+      }
+      const sql = queryParam && body.length ? `${queryParam}\n${text(body)}` : queryParam || text(body);
+      if (!sql.trim()) throw new ClickHouseHttpError(62, 'SYNTAX_ERROR', 'Empty query');
+      // As on a ClickHouse server, GET only reads.
+      const readsOnly = readOnly || req.method === 'GET';
+      if (readsOnly && !READS.test(sql)) {
+        throw new ClickHouseHttpError(
+          164,
+          'READONLY',
+          readOnly
+            ? 'this endpoint is read-only (cx store serve --read-only): it runs SELECT, WITH, SHOW, DESCRIBE, EXPLAIN and EXISTS only. Send inserts and DDL to a read-write `cx store serve`'
+            : 'a GET request is read-only: send inserts and DDL with POST',
+          403,
+        );
+      }
+      const { setup, format } = prepare(params, readsOnly);
+      // A ClickHouse server takes an insert with no rows as done; chdb would say "No data to insert".
+      if (body.length === 0 && /^\s*INSERT\b[\s\S]*\bFORMAT\s+\w+\s*$/i.test(queryParam)) return reply.send('');
+      const result = await run(setup, sql, format);
+
+      const raw = result.bytes();
+      const out = Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength);
+      const isInsert = /^\s*INSERT\b/i.test(queryParam || sql);
+      const rows = String(result.rowsRead ?? 0);
+      const bytes = String(result.bytesRead ?? 0);
+      reply.header(
+        'X-ClickHouse-Summary',
+        JSON.stringify({
+          read_rows: rows,
+          read_bytes: bytes,
+          written_rows: isInsert ? rows : '0',
+          written_bytes: isInsert ? bytes : '0',
+          total_rows_to_read: '0',
+          result_rows: isInsert ? '0' : rows,
+          result_bytes: isInsert ? '0' : String(out.length),
+          elapsed_ns: String(Math.round((result.elapsed ?? 0) * 1e9)),
+        }),
+      );
+      const fmt = outputFormat(sql, format);
+      reply.header('X-ClickHouse-Format', fmt).type(contentType(fmt));
+      const encoding = responseEncoding(params, req.headers['accept-encoding']);
+      log?.debug({ query_id: queryId, ms: Math.round(performance.now() - started), bytes: out.length }, 'store server: request done');
+      if (!encoding || out.length === 0) return reply.send(out);
+      const level = Number(params.get('http_zlib_compression_level')) || undefined;
+      return reply.header('Content-Encoding', encoding).send(await (ENCODERS[encoding] as (b: Buffer, l?: number) => Promise<Buffer>)(out, level));
+    } catch (err) {
+      log?.debug({ query_id: queryId, err: (err as Error).message }, 'store server: request failed');
+      return sendError(reply, err);
+    }
+  };
+  app.route({ method: ['GET', 'POST'], url: '/', handler: handle });
+  app.setNotFoundHandler((req, reply) =>
+    sendError(reply, new ClickHouseHttpError(0, 'UNKNOWN_HANDLER', `there is no handler for ${req.method} ${req.url.split('?')[0]}: use POST / for queries and GET /ping for health checks`, 404)),
+  );
+
+  let address: string;
+  try {
+    address = await app.listen({ host, port });
+  } catch (err) {
+    owner.close();
+    if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+      throw new Error(`port ${port} on ${host} is already in use (another \`cx store serve\` or a ClickHouse server?): stop it, or pick another port with --port`);
+    }
+    throw err;
+  }
+  // A wildcard address is where the server listens, not where a process on this machine connects.
+  const listening = new URL(address);
+  if (['0.0.0.0', '[::]'].includes(listening.hostname)) listening.hostname = '127.0.0.1';
+  const url = listening.origin;
+  log?.debug({ url, path, readOnly }, 'store server: listening');
+
+  let closing: Promise<void> | undefined;
+  return {
+    url,
+    close() {
+      closing ??= (async () => {
+        await app.close();
+        await tail;
+        owner.close();
+      })();
+      return closing;
+    },
+  };
+}
