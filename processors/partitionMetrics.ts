@@ -60,6 +60,8 @@ export class PartitionMetrics {
   private s: PartitionClock;
   readonly customers = new Map<string, CustomerState>();
   private readonly dirty = new Set<string>();
+  /** The watermark's minute at the last close (a cache: recomputed after a restore). */
+  private lastCloseMinute = Number.NaN;
 
   constructor(private readonly p: MetricParams, restored?: { meta: string; customers: Iterable<[string, string]> }) {
     this.s = restored
@@ -156,6 +158,9 @@ export class PartitionMetrics {
   /** The watermark moved: close the minutes behind it, and now and then compact silent customers. */
   private advance(out: MetricOutputs): void {
     const w = this.s.clock.watermark;
+    // Minutes close only when the watermark crosses a minute boundary.
+    if (minuteOf(w) === this.lastCloseMinute) return;
+    this.lastCloseMinute = minuteOf(w);
     out.cellMinutes.push(...closeCellMinutes(this.s.cells, w));
     for (const { minute, key, agg } of closeMinutes(this.s.transitions, w)) {
       const [from, to] = key.split('\u0000') as [string, string];
