@@ -4,21 +4,25 @@
  */
 import { MINUTE_MS } from '../params.ts';
 
-/** minute (ms, as a string) -> key -> aggregate. */
-export type MinuteBuckets<A> = Record<string, Record<string, A>>;
+/**
+ * Minute number since the epoch (ms / 60,000: small enough to be an integer index,
+ * which objects look up without turning it into a string) -> key -> aggregate.
+ */
+export type MinuteBuckets<A> = Record<number, Record<string, A>>;
 
+/** The aggregate of `key` in the minute starting at `minute` (ms). */
 export function bucket<A>(b: MinuteBuckets<A>, minute: number, key: string, make: () => A): A {
-  const m = (b[minute] ??= {});
+  const m = (b[minute / MINUTE_MS] ??= {});
   return (m[key] ??= make());
 }
 
 /** Removes and returns the minutes that end at or before the watermark, oldest first. */
 export function closeMinutes<A>(b: MinuteBuckets<A>, watermark: number): { minute: number; key: string; agg: A }[] {
   const out: { minute: number; key: string; agg: A }[] = [];
-  const closing = Object.keys(b).map(Number).filter((m) => m + MINUTE_MS <= watermark).sort((x, y) => x - y);
-  for (const minute of closing) {
-    for (const [key, agg] of Object.entries(b[minute] as Record<string, A>)) out.push({ minute, key, agg });
-    delete b[minute];
+  const closing = Object.keys(b).map(Number).filter((n) => (n + 1) * MINUTE_MS <= watermark).sort((x, y) => x - y);
+  for (const n of closing) {
+    for (const [key, agg] of Object.entries(b[n] as Record<string, A>)) out.push({ minute: n * MINUTE_MS, key, agg });
+    delete b[n];
   }
   return out;
 }
