@@ -3,6 +3,7 @@
  * cross-checked by recomputing leg scores, drops and memory independently in SQL over
  * the raw `touchpoint_events` table.
  */
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Config } from '../../platform/config.ts';
 import { consumerLag } from '../../platform/kafka/lag.ts';
@@ -148,6 +149,25 @@ describe('metric processors, cross-checked in SQL over the raw events', () => {
     const [n] = await store.query<{ customers: string; atRisk: string }>(`SELECT count() AS customers, countIf(at_risk) AS atRisk FROM ${db}.customer_memory_latest`);
     expect(Number(n?.customers)).toBeGreaterThan(1000);
     expect(Number(n?.atRisk)).toBeGreaterThan(0);
+  });
+
+  it('runs every SQL example in docs/metrics.md', async () => {
+    const doc = readFileSync(new URL('../../docs/metrics.md', import.meta.url), 'utf8');
+    const blocks = [...doc.matchAll(/```sql\n([\s\S]*?)```/g)].map((m) => (m[1] as string).trim().replace(/;$/, ''));
+    expect(blocks.length).toBeGreaterThanOrEqual(20);
+    const failures: string[] = [];
+    let withRows = 0;
+    for (const sql of blocks) {
+      // The docs query database cx; this run's database is its own.
+      const rows = await store.query(sql.replaceAll(/\bcx\./g, `${db}.`)).catch((err: Error) => {
+        failures.push(`${err.message}\n${sql}`);
+        return [];
+      });
+      if (rows.length) withRows++;
+    }
+    expect(failures).toEqual([]);
+    // All but the late-event examples find data in this run.
+    expect(withRows).toBeGreaterThanOrEqual(blocks.length - 3);
   });
 
   it('fills the other result tables and views', async () => {
