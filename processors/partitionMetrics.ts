@@ -19,6 +19,11 @@ import type { Cell, CellAggregate } from './folds/legConsistency.ts';
 import { DAY_MS, minuteOf, type MetricParams } from './params.ts';
 import type { ExperienceTouch, Touch } from './touch.ts';
 
+const isEmpty = (o: object) => {
+  for (const _ in o) return false;
+  return true;
+};
+
 export interface PartitionClock {
   clock: EventClock;
   cells: MinuteBuckets<CellAggregate>;
@@ -41,8 +46,8 @@ export class MetricOutputs {
   readonly drops: { customerId: string; transition: Transition }[] = [];
   readonly spirals: { customerId: string; event: SpiralEvent }[] = [];
   readonly memory: { touch: ExperienceTouch; update: MemoryUpdate }[] = [];
-  /** Latest state of each journey touched, by customer, journey and start (the last one wins). */
-  readonly journeys = new Map<string, { customerId: string; journey: JourneyState }>();
+  /** Each journey touched (its live state: read at the end of the chunk) -> its customer. */
+  readonly journeys = new Map<JourneyState, string>();
   readonly late: { pending: Pending; watermark: number }[] = [];
   /** Touches released to the folds. */
   released = 0;
@@ -138,7 +143,7 @@ export class PartitionMetrics {
     this.customers.set(e.customer_id, c.state);
     this.dirty.add(e.customer_id);
     const fx = c.out;
-    out.journeys.set(`${e.customer_id}\u0000${fx.journey.journeyId}\u0000${fx.journey.startedAt}`, { customerId: e.customer_id, journey: fx.journey });
+    out.journeys.set(fx.journey, e.customer_id);
     if (!fx.memory) return;
     out.memory.push({ touch: e as ExperienceTouch, update: fx.memory });
     const t = fx.transition;
@@ -179,7 +184,7 @@ export class PartitionMetrics {
   /** Customers silent for more than H: close their spirals and journeys, keep only what memory needs. */
   private sweep(w: number, out: MetricOutputs): void {
     for (const [id, c] of this.customers) {
-      if (w - c.lastAt <= this.p.horizonMs || (!c.run && !c.previous && Object.keys(c.journeys).length === 0)) continue;
+      if (w - c.lastAt <= this.p.horizonMs || (!c.run && !c.previous && isEmpty(c.journeys))) continue;
       for (const event of expireCustomer(c, w, this.p).out.spirals) out.spirals.push({ customerId: id, event });
       this.dirty.add(id);
     }

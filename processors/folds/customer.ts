@@ -11,11 +11,13 @@ import { deathSpiral, expireRun, type BadRun, type SpiralEvent } from './deathSp
 import { experienceMemory, type MemoryState, type MemoryUpdate } from './experienceMemory.ts';
 import { journey, journeyEnded, type JourneyState } from './journey.ts';
 
+// Every field is always present (undefined when unset, which JSON leaves out): objects
+// that keep one shape stay fast; deleting properties would turn them into slow dictionaries.
 export interface CustomerState {
   lastAt: number;
-  memory?: MemoryState;
-  previous?: PreviousExperience;
-  run?: BadRun;
+  memory: MemoryState | undefined;
+  previous: PreviousExperience | undefined;
+  run: BadRun | undefined;
   /** Open journeys by journey id. */
   journeys: Record<string, JourneyState>;
 }
@@ -30,7 +32,7 @@ export interface CustomerEffects {
 }
 
 export function customerStep(state: CustomerState | undefined, e: Touch, p: MetricParams): { state: CustomerState; out: CustomerEffects } {
-  const s: CustomerState = state ?? { lastAt: e.t, journeys: {} };
+  const s: CustomerState = state ?? { lastAt: e.t, memory: undefined, previous: undefined, run: undefined, journeys: {} };
   s.lastAt = e.t;
   const j = journey(s.journeys[e.journey_id], e, p);
   s.journeys[e.journey_id] = j.state;
@@ -41,8 +43,7 @@ export function customerStep(state: CustomerState | undefined, e: Touch, p: Metr
   const d = channelDrop(s.previous, e, p);
   s.previous = d.state;
   const r = deathSpiral(s.run, e, p);
-  if (r.state) s.run = r.state;
-  else delete s.run;
+  s.run = r.state;
   return { state: s, out: { touch: e, memory: m.out, transition: d.out, spirals: r.out, journey: j.state } };
 }
 
@@ -52,8 +53,8 @@ export function customerStep(state: CustomerState | undefined, e: Touch, p: Metr
  */
 export function expireCustomer(s: CustomerState, at: number, p: MetricParams): { state: CustomerState; out: { spirals: SpiralEvent[] } } {
   const r = expireRun(s.run, at, p);
-  if (!r.state) delete s.run;
-  if (s.previous && at - s.previous.t > p.horizonMs) delete s.previous;
+  s.run = r.state;
+  if (s.previous && at - s.previous.t > p.horizonMs) s.previous = undefined;
   for (const [id, j] of Object.entries(s.journeys)) if (journeyEnded(j.lastAt, at, p)) delete s.journeys[id];
   return { state: s, out: { spirals: r.out } };
 }

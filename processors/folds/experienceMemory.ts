@@ -47,18 +47,21 @@ export function memoryAt(a: MemoryAccumulators, t: number, p: MetricParams): num
   return w > 0 ? (a.gx * dg + a.bx * db) / w : null;
 }
 
-/** Adds one experience to the accumulators (in place) and returns them. */
-export function accumulate<A extends MemoryAccumulators>(a: A, e: ExperienceTouch, p: MetricParams): A {
-  const dt = e.t - a.t;
-  if (dt !== 0) {
-    const dg = 2 ** (-dt / p.halfLifeMs);
-    const db = 2 ** (-dt / (p.badFactor * p.halfLifeMs));
-    a.gx *= dg;
-    a.gw *= dg;
-    a.bx *= db;
-    a.bw *= db;
-    a.t = e.t;
-  }
+/** Decays the accumulators (in place) to time t. */
+function accumulateDecay(a: MemoryAccumulators, t: number, p: MetricParams): void {
+  const dt = t - a.t;
+  if (dt === 0) return;
+  const dg = 2 ** (-dt / p.halfLifeMs);
+  const db = 2 ** (-dt / (p.badFactor * p.halfLifeMs));
+  a.gx *= dg;
+  a.gw *= dg;
+  a.bx *= db;
+  a.bw *= db;
+  a.t = t;
+}
+
+/** Adds an experience at the accumulators' own time. */
+function addExperience(a: MemoryAccumulators, e: ExperienceTouch, p: MetricParams): void {
   const w = e.mot ? p.motWeight : 1;
   if (isBad(e)) {
     a.bx += w * e.x;
@@ -67,6 +70,12 @@ export function accumulate<A extends MemoryAccumulators>(a: A, e: ExperienceTouc
     a.gx += w * e.x;
     a.gw += w;
   }
+}
+
+/** Adds one experience to the accumulators (in place) and returns them. */
+export function accumulate<A extends MemoryAccumulators>(a: A, e: ExperienceTouch, p: MetricParams): A {
+  accumulateDecay(a, e.t, p);
+  addExperience(a, e, p);
   return a;
 }
 
@@ -78,13 +87,16 @@ export const emptyAccumulators = (t: number): MemoryAccumulators => ({ t, gx: 0,
  * risk, and that first unanswered bad experience is less than H old (caught early).
  */
 export function experienceMemory(state: MemoryState | undefined, e: ExperienceTouch, p: MetricParams): { state: MemoryState; out: MemoryUpdate } {
-  const s: MemoryState = state ?? { ...emptyAccumulators(e.t), n: 0, unansweredBadSince: null };
-  const before = s.n === 0 ? null : memoryAt(s, e.t, p);
-  accumulate(s, e, p);
+  const s: MemoryState = state ?? { t: e.t, gx: 0, gw: 0, bx: 0, bw: 0, n: 0, unansweredBadSince: null };
+  // Decay the accumulators to this experience once; M before it is read off them.
+  accumulateDecay(s, e.t, p);
+  const w0 = s.gw + s.bw;
+  const before = s.n === 0 || w0 === 0 ? null : (s.gx + s.bx) / w0;
+  addExperience(s, e, p);
   s.n++;
   if (isBad(e)) s.unansweredBadSince ??= e.t;
   else if (isGood(e)) s.unansweredBadSince = null;
-  const after = memoryAt(s, e.t, p) as number;
+  const after = (s.gx + s.bx) / (s.gw + s.bw);
   const atRisk = after < p.atRisk && s.unansweredBadSince !== null;
   return {
     state: s,

@@ -171,7 +171,7 @@ export class MetricsWorker extends EventEmitter {
         }
         this.stats.ms.folds += performance.now() - t;
         this.stats.consumed += chunk.length;
-        await this.persist(partition, pm, out, `${firstNew}-${lastOffset}`);
+        await this.persistOrForget(partition, pm, out, `${firstNew}-${lastOffset}`);
       }
       this.activity.set(partition, { at: this.clock(), caughtUp: BigInt(lastOffset) + 1n >= BigInt(highWatermark), maxSeen: pm.maxSeen });
       this.o.afterStore?.({ partition, lastOffset });
@@ -210,6 +210,20 @@ export class MetricsWorker extends EventEmitter {
     }
     this.owned.set(partition, pm);
     return pm;
+  }
+
+  /**
+   * The state in memory has moved past what is stored: if storing fails, drop it, so
+   * the retry restores the last checkpoint instead of skipping what was never stored.
+   */
+  private async persistOrForget(partition: number, pm: PartitionMetrics, out: MetricOutputs, span: string): Promise<void> {
+    try {
+      await this.persist(partition, pm, out, span);
+    } catch (err) {
+      this.owned.delete(partition);
+      this.activity.delete(partition);
+      throw err;
+    }
   }
 
   /** Rows first, then the state that produced them: a crash in between replays into the same rows. */
@@ -258,7 +272,7 @@ export class MetricsWorker extends EventEmitter {
       if (!pm.wouldFlush(upTo)) continue;
       const out = new MetricOutputs();
       if (!pm.flush(out, upTo)) continue;
-      await this.persist(partition, pm, out, `flush@${pm.seq}`);
+      await this.persistOrForget(partition, pm, out, `flush@${pm.seq}`);
       this.emit('progress', this.stats);
     }
   }

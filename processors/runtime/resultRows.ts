@@ -51,7 +51,7 @@ export function resultRows(out: MetricOutputs, partition: number, p: MetricParam
       department: e.department, x: e.x, class: e.cls, weight: m.weight, memory_before: m.before, memory: m.after,
       at_risk: m.atRisk, recoverable: m.recoverable, experiences: m.experiences,
     })),
-    journeys: [...out.journeys.values()].map(({ customerId, journey }) => {
+    journeys: [...out.journeys].map(([journey, customerId]) => {
       const j = summarizeJourney(customerId, journey, p);
       const leg = (name: string) => j.stool.legs.find((l) => l.leg === name);
       return {

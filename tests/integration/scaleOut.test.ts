@@ -90,22 +90,28 @@ describe('scale-out: two workers, one killed, equal a single worker', () => {
     await server?.exit;
   });
 
-  /** Until every event is in the cells, every minute of the run has its window, and the workers have gone quiet. */
-  async function finished(db: string): Promise<void> {
+  /** Until every event is in the cells and every minute of the run has its window. */
+  async function finished(db: string, workers: Proc[]): Promise<void> {
+    let seen = '';
     await waitFor(`every event through the metric processors into ${db}`, async () => {
       const [ready] = await store.query<{ n: string }>(`SELECT count() AS n FROM system.tables WHERE database = {db:String} AND name = 'leg_consistency'`, { db });
       if (Number(ready?.n) === 0) return undefined;
       const [r] = await store.query<{ events: string; windows: string }>(
         `SELECT (SELECT sum(events) FROM ${db}.cell_minute FINAL) AS events,
                 (SELECT countIf(DISTINCT window_end, window_end <= {end:DateTime}) FROM ${db}.leg_consistency) AS windows`, { end });
+      seen = `${r?.events} of ${sent} events in cells, ${r?.windows} of 40 windows`;
       return Number(r?.events) === sent && Number(r?.windows) === 40;
-    }, 240_000, 1000);
+    }, 240_000, 1000).catch((err: Error) => {
+      // Say what was seen, and what the workers said, not just that time ran out.
+      const said = workers.map((w, i) => `--- worker ${i + 1}:\n${w.output.join('').split('\n').filter((l) => !l.includes('"level":30')).slice(-30).join('\n')}`);
+      throw new Error(`${err.message} (${seen})\n${said.join('\n')}`);
+    });
   }
 
   it('gives the same rows in every result table', { timeout: 600_000 }, async () => {
     // The reference: one worker alone.
     const single = run(['process'], { CLICKHOUSE_DATABASE: 'single', CX_CONSUMER_GROUP: `${config.consumerGroup}-single` });
-    await finished('single');
+    await finished('single', [single]);
     single.child.kill('SIGTERM');
     expect((await single.exit).code).toBe(0);
 
@@ -115,7 +121,7 @@ describe('scale-out: two workers, one killed, equal a single worker', () => {
     const b = run(['process'], group);
     const aExit = await a.exit;
     expect(aExit.signal, a.output.join('')).toBe('SIGKILL');
-    await finished('pair');
+    await finished('pair', [a, b]);
     b.child.kill('SIGTERM');
     expect((await b.exit).code).toBe(0);
     // B restored state that A had checkpointed: the takeover really went through the restore path.

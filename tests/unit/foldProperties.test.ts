@@ -109,7 +109,7 @@ class Results {
     this.memory.push(...out.memory.map(({ touch, update }) => JSON.stringify({ id: touch.event_id, update })));
     this.late.push(...out.late.map((l) => l.pending.touch.event_id));
     this.released += out.released;
-    for (const [key, j] of out.journeys) this.journeys.set(key, JSON.stringify(j));
+    for (const [j, customerId] of out.journeys) this.journeys.set(`${customerId}\u0000${j.journeyId}\u0000${j.startedAt}`, JSON.stringify({ customerId, journey: j }));
     return this;
   }
 
@@ -262,7 +262,7 @@ describe.each(PARAM_SETS)('PartitionMetrics properties (%s)', (_name, p) => {
           else whole.set(cellKey(cell), { ...cell });
         }
         checkStool(measureStool(whole.values(), p.nMin, p.stoolThreshold));
-        for (const { customerId, journey } of out.journeys.values()) {
+        for (const [journey, customerId] of out.journeys) {
           const j = summarizeJourney(customerId, journey, p);
           checkStool(j.stool);
           if (j.score !== null) {

@@ -732,7 +732,7 @@ describe('PartitionMetrics: department impact and the rows a partition emits', (
 
     // Journeys: j1 with 7 events (6 experiences and the visit), scored at e6 like c1's memory there;
     // weakest x 0 first at support_call; peak-end (1 + 0)/2 = 0.5.
-    const journeys = [...out.journeys.values()];
+    const journeys = [...out.journeys].map(([journey, customerId]) => ({ customerId, journey }));
     expect(journeys.map((j) => [j.customerId, j.journey.journeyId, j.journey.events, j.journey.experiences])).toEqual([
       ['c1', 'j1', 7, 6],
       ['c2', 'j2', 1, 1],
