@@ -76,6 +76,8 @@ export class MetricsWorker extends EventEmitter {
   /** Partitions this worker owns in the current generation, with their state. */
   private readonly owned = new Map<number, PartitionMetrics>();
   private readonly activity = new Map<number, Activity>();
+  /** Partitions of the topic assigned to this worker in the current generation. */
+  private readonly assigned = new Set<number>();
   private lock: Promise<unknown> = Promise.resolve();
   private timers: NodeJS.Timeout[] = [];
   private stoolRunning = false;
@@ -115,10 +117,15 @@ export class MetricsWorker extends EventEmitter {
       // Another worker may own these partitions now and move their state on: restore afresh next time.
       this.owned.clear();
       this.activity.clear();
+      this.assigned.clear();
     };
     consumer.on(consumer.events.REBALANCING, () => void this.serial(async () => forget()));
     consumer.on(consumer.events.GROUP_JOIN, (e) => {
-      void this.serial(async () => forget());
+      const mine = e.payload.memberAssignment[topic] ?? [];
+      void this.serial(async () => {
+        forget();
+        for (const p of mine) this.assigned.add(p);
+      });
       log.info({ assignment: e.payload.memberAssignment }, 'metrics: joined consumer group');
     });
     consumer.on(consumer.events.CRASH, (e) => {
@@ -213,6 +220,23 @@ export class MetricsWorker extends EventEmitter {
   }
 
   /**
+   * A partition assigned with nothing left to fetch gets no batch, so nothing would
+   * ever flush it: restore its state now and count it as quiet from here.
+   */
+  private async noticeQuietAssignments(now: number): Promise<void> {
+    const waiting = [...this.assigned].filter((p) => !this.activity.has(p));
+    if (waiting.length === 0 || !this.admin) return;
+    const ends = new Map((await this.admin.fetchTopicOffsets(this.o.topic)).map((o) => [o.partition, BigInt(o.high)]));
+    for (const partition of waiting) {
+      const high = ends.get(partition);
+      if (high === undefined || high === 0n) continue;
+      const pm = await this.partitionState(partition, high);
+      // Still no batch: if there is something to fetch, the batch will set the activity.
+      if (!this.activity.has(partition) && pm.offset + 1n >= high) this.activity.set(partition, { at: now, caughtUp: true, maxSeen: pm.maxSeen });
+    }
+  }
+
+  /**
    * The state in memory has moved past what is stored: if storing fails, drop it, so
    * the retry restores the last checkpoint instead of skipping what was never stored.
    */
@@ -264,6 +288,7 @@ export class MetricsWorker extends EventEmitter {
   private async flushIdle(): Promise<void> {
     const now = this.clock();
     const lateness = this.o.params.latenessMs;
+    await this.noticeQuietAssignments(now);
     for (const [partition, a] of this.activity) {
       const pm = this.owned.get(partition);
       if (!pm || !a.caughtUp || now - a.at < this.o.idleFlushMs) continue;

@@ -19,7 +19,9 @@ import { isolatedConfig, waitFor } from '../helpers.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const log = createLogger('error', 'test');
-const { env, config } = isolatedConfig({ CX_BATCH_MAX_MESSAGES: '1000', CX_CONSUMER_SESSION_TIMEOUT_MS: '6000', CX_IDLE_FLUSH_MS: '2000', LOG_LEVEL: 'info' });
+// Idle flush later than the session timeout: a worker's partitions are often caught up, and not yet flushed,
+// when the killed worker's partitions are handed over; after that rebalance they get no batch, and must still flush.
+const { env, config } = isolatedConfig({ CX_BATCH_MAX_MESSAGES: '1000', CX_CONSUMER_SESSION_TIMEOUT_MS: '6000', CX_IDLE_FLUSH_MS: '8000', LOG_LEVEL: 'info' });
 
 interface Proc {
   child: ChildProcess;
@@ -115,9 +117,9 @@ describe('scale-out: two workers, one killed, equal a single worker', () => {
     single.child.kill('SIGTERM');
     expect((await single.exit).code).toBe(0);
 
-    // Two workers in another group; A is killed right after its 3rd chunk of metric rows and state is stored, before the commit.
+    // Two workers in another group; A is killed right after its 6th chunk of metric rows and state is stored, before the commit.
     const group = { CLICKHOUSE_DATABASE: 'pair', CX_CONSUMER_GROUP: `${config.consumerGroup}-pair` };
-    const a = run(['process'], { ...group, CX_FAULT_KILL_AFTER_METRIC_CHUNKS: '3' });
+    const a = run(['process'], { ...group, CX_FAULT_KILL_AFTER_METRIC_CHUNKS: '6' });
     const b = run(['process'], group);
     const aExit = await a.exit;
     expect(aExit.signal, a.output.join('')).toBe('SIGKILL');
