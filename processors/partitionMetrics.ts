@@ -93,8 +93,13 @@ export class PartitionMetrics {
     return this.s.clock.buffer.length;
   }
 
-  /** One message's touch, in partition order. */
-  arrive(touch: Touch, offset: string, out: MetricOutputs): void {
+  /**
+   * One message's touch, in partition order. A message at or before the last one
+   * applied (Kafka delivering again what a crash left uncommitted) changes nothing:
+   * returns false.
+   */
+  arrive(touch: Touch, offset: string, out: MetricOutputs): boolean {
+    if (!this.isNew(offset)) return false;
     this.s.offset = offset;
     this.s.flushes = 0;
     const before = this.s.clock.watermark;
@@ -102,12 +107,20 @@ export class PartitionMetrics {
     if (r.late) out.late.push({ pending: r.late, watermark: this.s.clock.watermark });
     for (const pending of r.released) this.apply(pending.touch, out);
     if (this.s.clock.watermark !== before) this.advance(out);
+    return true;
   }
 
   /** A message that is not a touch (a dead letter): only its offset moves on. */
-  skip(offset: string): void {
+  skip(offset: string): boolean {
+    if (!this.isNew(offset)) return false;
     this.s.offset = offset;
     this.s.flushes = 0;
+    return true;
+  }
+
+  /** Offsets stay far below 2^53 in practice; a number compare keeps this cheap per message. */
+  isNew(offset: string): boolean {
+    return Number(offset) > Number(this.s.offset);
   }
 
   /**

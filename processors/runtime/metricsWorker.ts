@@ -171,7 +171,7 @@ export class MetricsWorker extends EventEmitter {
         const out = new MetricOutputs();
         const t = performance.now();
         for (const m of chunk) {
-          if (BigInt(m.offset) <= pm.offset) continue;
+          if (!pm.isNew(m.offset)) continue;
           const event = decodeTouchpoint(this.o.registry, m.value);
           if (event) pm.arrive(touchOf(event), m.offset, out);
           else pm.skip(m.offset);

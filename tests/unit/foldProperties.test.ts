@@ -200,6 +200,27 @@ describe.each(PARAM_SETS)('PartitionMetrics properties (%s)', (_name, p) => {
     );
   });
 
+  it('changes nothing when Kafka delivers a prefix again (a replay after a crash before the commit)', () => {
+    fc.assert(
+      fc.property(eventsArb, jitterArb, fc.nat(), fc.nat(), (events, jitter, cutSeed, fromSeed) => {
+        const arrivals = arrivalOrder(events, jitter, p.latenessMs, false);
+        const whole = runAll(p, arrivals);
+        // Delivered up to k, then again from j <= k (the last committed offset) to the end.
+        const k = cutSeed % (arrivals.length + 1);
+        const j = fromSeed % (k + 1);
+        const pm = new PartitionMetrics(p);
+        const out = new MetricOutputs();
+        let applied = 0;
+        for (let i = 0; i < k; i++) if (pm.arrive(arrivals[i] as Touch, String(i), out)) applied++;
+        for (let i = j; i < arrivals.length; i++) if (pm.arrive(arrivals[i] as Touch, String(i), out)) applied++;
+        pm.flush(out);
+        expect(applied).toBe(arrivals.length);
+        expect(new Results().take(out).normal()).toEqual(whole.normal());
+      }),
+      RUNS,
+    );
+  });
+
   it('gives the same results however the calls are split into batches (flush only at the end)', () => {
     fc.assert(
       fc.property(eventsArb, jitterArb, fc.array(fc.boolean(), { minLength: 60, maxLength: 60 }), (events, jitter, splitAfter) => {
