@@ -5,7 +5,7 @@ import { createLogger } from '../platform/log.ts';
 
 export const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 export const EVENTS = Number(process.env.BENCH_EVENTS ?? 50_000);
-export const log = createLogger('error', 'bench');
+export const log = createLogger(process.env.LOG_LEVEL ?? 'error', 'bench');
 
 export const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
 export const fmt = (n: number) => Math.round(n).toLocaleString('en-US');

@@ -20,7 +20,7 @@ import { TOUCHPOINT_EVENT, type TouchpointEvent } from '../schemas/contracts.ts'
 
 async function main(): Promise<void> {
   const base = loadConfig({ ...process.env, CX_CLICKHOUSE_PATH: process.env.CX_CLICKHOUSE_PATH ?? mkdtempSync(join(tmpdir(), 'cx-bench-')) });
-  const events = takeSimulated({ seed: 7, customers: 20_000, start: Date.UTC(2026, 10, 1), rate: 2 }, EVENTS * 1.1)
+  const events = takeSimulated({ seed: 7, customers: 20_000, start: Date.UTC(2026, 10, 1), rate: 2 }, EVENTS * 1.3)
     .filter((e) => e.kind === 'touchpoint')
     .slice(0, EVENTS)
     .map((e) => e.event as TouchpointEvent);

@@ -41,7 +41,7 @@ function heapUsed(): number {
 async function inProcess(): Promise<void> {
   const registry = SchemaRegistry.load();
   // About 4 events per customer slot over ~2 weeks of event time: nearly every one of the 100k customers is active.
-  const events = takeSimulated({ seed: 11, customers: CUSTOMERS, start: Date.UTC(2026, 10, 1), rate: 0.35 }, IN_PROCESS_EVENTS * 1.1)
+  const events = takeSimulated({ seed: 11, customers: CUSTOMERS, start: Date.UTC(2026, 10, 1), rate: 0.35 }, IN_PROCESS_EVENTS * 1.3)
     .filter((e) => e.kind === 'touchpoint')
     .slice(0, IN_PROCESS_EVENTS)
     .map((e) => e.event as TouchpointEvent);
@@ -104,7 +104,7 @@ async function inProcess(): Promise<void> {
 
 async function endToEnd(): Promise<void> {
   const base = loadConfig({ ...process.env, CX_CLICKHOUSE_PATH: process.env.CX_CLICKHOUSE_PATH ?? mkdtempSync(join(tmpdir(), 'cx-bench-')) });
-  const events = takeSimulated({ seed: 7, customers: 20_000, start: Date.UTC(2026, 10, 1), rate: 2 }, EVENTS * 1.1)
+  const events = takeSimulated({ seed: 7, customers: 20_000, start: Date.UTC(2026, 10, 1), rate: 2 }, EVENTS * 1.3)
     .filter((e) => e.kind === 'touchpoint')
     .slice(0, EVENTS)
     .map((e) => e.event as TouchpointEvent);

@@ -4,7 +4,8 @@
  * this file is one code path.
  */
 import { createClient, type ClickHouseClient, type ClickHouseSettings } from '@clickhouse/client';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Config } from '../config.ts';
 
 export interface Store {
@@ -29,6 +30,29 @@ export interface Store {
 export class StoreLockedError extends Error {
   override name = 'StoreLockedError';
 }
+
+/**
+ * The process holding the data directory, if another live one does. chdb's error says
+ * only "Failed to create connection" (the engine's "Cannot lock file" goes to stderr),
+ * so ask the directory: the engine writes its PID into `status` and keeps it locked.
+ */
+export function lockHolder(path: string): number | undefined {
+  let pid: number;
+  try {
+    pid = Number(/^PID:\s*(\d+)/m.exec(readFileSync(join(path, 'status'), 'utf8'))?.[1]);
+  } catch {
+    return undefined;
+  }
+  if (!pid || pid === process.pid) return undefined;
+  try {
+    process.kill(pid, 0);
+    return pid;
+  } catch (err) {
+    // EPERM: alive, just not ours to signal.
+    return (err as NodeJS.ErrnoException).code === 'EPERM' ? pid : undefined;
+  }
+}
+
 
 /**
  * chdb's connection applies clickhouse_settings with a session-wide SET, so a
@@ -59,10 +83,11 @@ export async function openStore(config: Pick<Config, 'clickhouseUrl' | 'clickhou
       client = createClient({ connection: createChdbConnection({ path: config.clickhousePath }) } as Parameters<typeof createClient>[0]);
     } catch (err) {
       const message = (err as Error).message;
-      if (/lock/i.test(message)) {
+      const holder = lockHolder(config.clickhousePath);
+      if (holder !== undefined || /lock/i.test(message)) {
         throw new StoreLockedError(
-          `the embedded ClickHouse data directory ${config.clickhousePath} is open in another process (a running \`npm start\` or \`cx process\`?). ` +
-            'Only one process can open it: stop that process, or use a ClickHouse server via CLICKHOUSE_URL.',
+          `the embedded ClickHouse data directory ${config.clickhousePath} is open in another process (${holder ? `pid ${holder}: ` : ''}a running \`npm start\`, \`cx process\` or \`cx store serve\`?). ` +
+            'Only one process can open it: stop that process, share it with `npx cx store serve` and CLICKHOUSE_URL=http://127.0.0.1:8123, or use a ClickHouse server.',
         );
       }
       throw err;

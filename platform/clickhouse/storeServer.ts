@@ -12,8 +12,7 @@
  * a ClickHouse server would give that one request.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { mkdirSync } from 'node:fs';
 import { Readable, Writable, type Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
@@ -22,7 +21,7 @@ import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify';
 import type { ChdbResult, Session } from 'chdb';
 import type { Logger } from '../log.ts';
 import { READS } from './statements.ts';
-import { StoreLockedError } from './store.ts';
+import { lockHolder, StoreLockedError } from './store.ts';
 
 export interface StoreServerOptions {
   /** The chdb data directory (created when missing). */
@@ -196,28 +195,6 @@ function contentType(format: string): string {
   if (/^CSV/i.test(format)) return 'text/csv; charset=UTF-8';
   if (/^(TabSeparated|TSV)/i.test(format)) return 'text/tab-separated-values; charset=UTF-8';
   return 'text/plain; charset=UTF-8';
-}
-
-/**
- * The process holding the data directory, if another live one does. chdb's error says
- * only "Failed to create connection" (the engine's "Cannot lock file" goes to stderr),
- * so ask the directory: the engine writes its PID into `status` and keeps it locked.
- */
-function lockHolder(path: string): number | undefined {
-  let pid: number;
-  try {
-    pid = Number(/^PID:\s*(\d+)/m.exec(readFileSync(join(path, 'status'), 'utf8'))?.[1]);
-  } catch {
-    return undefined;
-  }
-  if (!pid || pid === process.pid) return undefined;
-  try {
-    process.kill(pid, 0);
-    return pid;
-  } catch (err) {
-    // EPERM: alive, just not ours to signal.
-    return (err as NodeJS.ErrnoException).code === 'EPERM' ? pid : undefined;
-  }
 }
 
 export async function startStoreServer(options: StoreServerOptions): Promise<StoreServer> {
