@@ -19,9 +19,12 @@ export function bucket<A>(b: MinuteBuckets<A>, minute: number, key: string, make
 /** Removes and returns the minutes that end at or before the watermark, oldest first. */
 export function closeMinutes<A>(b: MinuteBuckets<A>, watermark: number): { minute: number; key: string; agg: A }[] {
   const out: { minute: number; key: string; agg: A }[] = [];
-  const closing = Object.keys(b).map(Number).filter((n) => (n + 1) * MINUTE_MS <= watermark).sort((x, y) => x - y);
-  for (const n of closing) {
-    for (const [key, agg] of Object.entries(b[n] as Record<string, A>)) out.push({ minute: n * MINUTE_MS, key, agg });
+  // Integer keys enumerate in ascending order: stop at the first minute still open.
+  for (const k in b) {
+    const n = Number(k);
+    if ((n + 1) * MINUTE_MS > watermark) break;
+    const aggregates = b[n] as Record<string, A>;
+    for (const key in aggregates) out.push({ minute: n * MINUTE_MS, key, agg: aggregates[key] as A });
     delete b[n];
   }
   return out;
