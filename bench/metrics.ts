@@ -24,6 +24,8 @@ import { EVENTS, finish, fmt, freshTopics, log, median, out, RUNS } from './figu
 
 const IN_PROCESS_EVENTS = Number(process.env.BENCH_FOLD_EVENTS ?? 400_000);
 const CUSTOMERS = Number(process.env.BENCH_CUSTOMERS ?? 100_000);
+// Visits per second of event time: the default spreads 400k events over about two weeks, so 100k customers come back.
+const FOLD_RATE = Number(process.env.BENCH_FOLD_RATE ?? 0.35);
 const PARTITIONS = 6;
 const CHUNK = 5000;
 
@@ -41,7 +43,7 @@ function heapUsed(): number {
 async function inProcess(): Promise<void> {
   const registry = SchemaRegistry.load();
   // About 4 events per customer slot over ~2 weeks of event time: nearly every one of the 100k customers is active.
-  const events = takeSimulated({ seed: 11, customers: CUSTOMERS, start: Date.UTC(2026, 10, 1), rate: 0.35 }, IN_PROCESS_EVENTS * 1.3)
+  const events = takeSimulated({ seed: 11, customers: CUSTOMERS, start: Date.UTC(2026, 10, 1), rate: FOLD_RATE }, IN_PROCESS_EVENTS * 1.3)
     .filter((e) => e.kind === 'touchpoint')
     .slice(0, IN_PROCESS_EVENTS)
     .map((e) => e.event as TouchpointEvent);
