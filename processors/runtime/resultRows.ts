@@ -3,7 +3,6 @@
  * outputs. Each row's key comes from its content (event ids, minutes, partition),
  * so a replay builds the same rows.
  */
-
 import { summarizeJourney } from '../folds/journey.ts';
 import type { StoolWindow } from '../folds/legConsistency.ts';
 import type { MetricParams } from '../params.ts';

@@ -117,11 +117,20 @@ describe('scale-out: two workers, one killed, equal a single worker', () => {
     single.child.kill('SIGTERM');
     expect((await single.exit).code).toBe(0);
 
-    // Two workers in another group; A is killed right after its 6th chunk of metric rows and state is stored, before the commit.
+    // Two workers in another group. A starts first, so it holds every partition and surely reaches its
+    // 6th chunk: it is killed right after that chunk's rows and state are stored, before the commit.
+    // B joins (usually while A still runs, and they share the partitions), then takes A's over and restores their state.
     const group = { CLICKHOUSE_DATABASE: 'pair', CX_CONSUMER_GROUP: `${config.consumerGroup}-pair` };
     const a = run(['process'], { ...group, CX_FAULT_KILL_AFTER_METRIC_CHUNKS: '6' });
+    await waitFor('worker A in the group', async () => a.output.join('').includes('metrics: joined consumer group'), 60_000);
     const b = run(['process'], group);
-    const aExit = await a.exit;
+    let timer: NodeJS.Timeout | undefined;
+    const aExit = await Promise.race([
+      a.exit,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`worker A was not killed at its 6th chunk:\n${a.output.join('').slice(-3000)}`)), 180_000);
+      }),
+    ]).finally(() => clearTimeout(timer));
     expect(aExit.signal, a.output.join('')).toBe('SIGKILL');
     await finished('pair', [a, b]);
     b.child.kill('SIGTERM');
