@@ -160,7 +160,7 @@ export class MetricsWorker extends EventEmitter {
       const chunk = messages.slice(i, i + this.o.chunkSize);
       const lastOffset = chunk[chunk.length - 1]?.offset as string;
       const pm = await this.partitionState(partition, BigInt(highWatermark));
-      const firstNew = chunk.find((m) => BigInt(m.offset) > pm.offset)?.offset;
+      const firstNew = chunk.find((m) => pm.isNew(m.offset))?.offset;
       if (firstNew !== undefined && BigInt(firstNew) > pm.offset + 1n) {
         // Committed offsets are ahead of the state (its checkpoint was lost): go back to where the state stands.
         this.o.log.warn({ topic, partition, from: firstNew, state: String(pm.offset) }, 'metrics: committed offset is ahead of the partition state; replaying from the state');
