@@ -5,6 +5,19 @@ import { connectKafka, metricsWorker, openMigratedStore, rawIngest } from '../..
 import { onShutdown } from '../shutdown.ts';
 import { Teardown } from '../teardown.ts';
 
+/**
+ * Test hook for crash-safety tests: with `variable` = N, SIGKILL this process right after
+ * the Nth chunk is stored and before its offsets are committed, the worst moment.
+ */
+function killAfterChunks(variable: string): (() => void) | undefined {
+  const n = Number(process.env[variable] ?? 0);
+  if (!(n > 0)) return undefined;
+  let chunks = 0;
+  return () => {
+    if (++chunks === n) process.kill(process.pid, 'SIGKILL');
+  };
+}
+
 export function processCommand(program: Command): void {
   program
     .command('process')
@@ -29,24 +42,13 @@ export function processCommand(program: Command): void {
       const kafka = await connectKafka(config, log).catch(fail);
       if (kafka.startedBroker) log.info('started the local Kafka broker; it keeps running after this worker stops (`npx cx kafka down` stops it)');
 
-      // Test hook for crash-safety tests: SIGKILL this process right after the Nth
-      // chunk is stored and before its offsets are committed, the worst moment.
-      const killAfter = Number(process.env.CX_FAULT_KILL_AFTER_STORED_CHUNKS ?? 0);
-      let storedChunks = 0;
-      const ingest = rawIngest(config, kafka, store, log, killAfter > 0 ? () => {
-        if (++storedChunks === killAfter) process.kill(process.pid, 'SIGKILL');
-      } : undefined);
+      const ingest = rawIngest(config, kafka, store, log, killAfterChunks('CX_FAULT_KILL_AFTER_STORED_CHUNKS'));
       teardown.add('stop the processor', async () => {
         await ingest.stop();
         log.info({ stats: ingest.stats }, 'stopped');
       });
 
-      // The same kind of hook for the metric processors: after the Nth chunk's rows and state are stored.
-      const killAfterMetrics = Number(process.env.CX_FAULT_KILL_AFTER_METRIC_CHUNKS ?? 0);
-      let metricChunks = 0;
-      const metrics = metricsWorker(config, kafka, store, log, killAfterMetrics > 0 ? () => {
-        if (++metricChunks === killAfterMetrics) process.kill(process.pid, 'SIGKILL');
-      } : undefined);
+      const metrics = metricsWorker(config, kafka, store, log, killAfterChunks('CX_FAULT_KILL_AFTER_METRIC_CHUNKS'));
       teardown.add('stop the metric processors', async () => {
         await metrics.stop();
         log.info({ stats: metrics.stats }, 'metrics stopped');
