@@ -10,15 +10,15 @@ import { connectKafka, connectProducer, openMigratedStore, rawIngest } from '../
 import { validateScenario } from '../../producers/simulator/scenario.ts';
 import { simulate } from '../../producers/simulator/simulate.ts';
 import { SimulationRun } from '../../producers/simulator/run.ts';
+import { CLASS_SQL } from '../experienceSql.ts';
 import { isolatedConfig, isolatedEnv, waitFor } from '../helpers.ts';
 import { loadConfig } from '../../platform/config.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const log = createLogger('error', 'test');
 
-/** Bad by DESIGN.md's classes: a rating at or below the scale's bad threshold, or an unrated visit that did not end OK. */
-const IS_BAD = `if(rating_scale IS NULL, outcome != 'OK',
-  rating_value <= multiIf(rating_scale IN ('CSAT_5', 'STARS_5'), 2, rating_scale = 'NPS_11', 6, rating_scale = 'CES_7', 3, rating_scale = 'BINARY', 0, 40))`;
+/** Bad by DESIGN.md's classes (tests/experienceSql.ts); traffic (an unrated OK visit) counts as not bad. */
+const IS_BAD = `ifNull((${CLASS_SQL}) = 'bad', 0)`;
 
 describe('cx simulate', () => {
   it('sends what it says it sent, and writes the ground truth', async () => {
