@@ -69,4 +69,4 @@ export function renderTypes(registry: SchemaRegistry, families: string[]): strin
   ].join('\n');
 }
 
-export const CONTRACT_FAMILIES = ['TouchpointEvent', 'OutcomeEvent'];
+export const CONTRACT_FAMILIES = ['TouchpointEvent', 'OutcomeEvent', 'AlertEvent'];

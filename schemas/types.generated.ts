@@ -1,5 +1,5 @@
 // Generated from schemas/*.avsc by `npx cx schemas types`. Do not edit by hand.
-// Newest versions: TouchpointEvent v1, OutcomeEvent v1.
+// Newest versions: TouchpointEvent v1, OutcomeEvent v1, AlertEvent v1.
 
 export const CHANNEL_SYMBOLS = ['WEB', 'APP', 'STORE', 'CALL_CENTRE', 'CHAT', 'EMAIL', 'SOCIAL', 'DELIVERY', 'OTHER'] as const;
 export type Channel = (typeof CHANNEL_SYMBOLS)[number];
@@ -56,4 +56,58 @@ export interface OutcomeEvent {
   kind: OutcomeKind;
   rating: null | Rating;
   attributes: Record<string, string>;
+}
+
+export const ALERT_STATUS_SYMBOLS = ['OPENED', 'UPDATED', 'RESOLVED'] as const;
+export type AlertStatus = (typeof ALERT_STATUS_SYMBOLS)[number];
+
+export const ALERT_KIND_SYMBOLS = ['TOUCHPOINT_DEGRADED', 'LEG_BELOW_THRESHOLD', 'OTHER'] as const;
+export type AlertKind = (typeof ALERT_KIND_SYMBOLS)[number];
+
+export const ALERT_SEVERITY_SYMBOLS = ['WARNING', 'CRITICAL'] as const;
+export type AlertSeverity = (typeof ALERT_SEVERITY_SYMBOLS)[number];
+
+export interface AlertEvidence {
+  /** Minutes of event time since started_at. */
+  minutes: number;
+  /** Visits (touchpoint) or experiences (leg) since started_at. */
+  events: number;
+  experiences: number;
+  bad: number;
+}
+
+/** One change in an alert's lifecycle: opened, updated or resolved. Kafka key: alert_id. (alert_id, version) is unique and never published twice. */
+export interface AlertEvent {
+  /** Stable for the alert's whole lifecycle. */
+  alert_id: string;
+  /** 1 when opened, then +1 per change. */
+  version: number;
+  status: AlertStatus;
+  /** TOUCHPOINT_DEGRADED: a (channel, touchpoint)'s bad rate rose above its learned baseline. LEG_BELOW_THRESHOLD: a leg's score fell below E, so the stool does not stand. */
+  kind: AlertKind;
+  severity: AlertSeverity;
+  /** Touchpoint alerts only. */
+  channel: null | string;
+  /** Touchpoint alerts only. */
+  touchpoint: null | string;
+  /** PRODUCT, OPERATIONS or SALES_MARKETING: the leg alerted on, or the touchpoint's leg. */
+  leg: string;
+  /** Touchpoint: the learned bad rate p0. Leg: the threshold E. */
+  baseline: number;
+  /** Touchpoint: the recent bad rate. Leg: the leg score in the latest window. */
+  current: number;
+  /** Touchpoint: the rate the detector tests for, p1 = max(2*p0, p0 + 0.1). Leg: E. */
+  threshold: number;
+  /** Touchpoint: the CUSUM statistic when this change was made. Leg: E minus the leg score. */
+  statistic: number;
+  /** Event time the degradation is estimated to have begun. */
+  started_at: number;
+  /** Event time the alert opened (the end of the minute whose data crossed the threshold). */
+  detected_at: number;
+  /** Event time of this change. */
+  changed_at: number;
+  resolved_at: null | number;
+  evidence: AlertEvidence;
+  /** One line for a person. */
+  summary: string;
 }
