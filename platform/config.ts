@@ -63,6 +63,16 @@ export const SETTINGS = {
   consistencyWindowMinutes: ['CX_CONSISTENCY_WINDOW_MINUTES', wholeNumber(1, 1440).default(15), 'Length of the live sliding window of leg consistency, emitted each minute of event time.'],
   allowedLatenessMs: ['CX_ALLOWED_LATENESS_MS', wholeNumber(0).default(30_000), 'Events up to this far behind the newest event time of their partition are still processed in order; later ones are stored raw and flagged late.'],
   idleFlushMs: ['CX_IDLE_FLUSH_MS', wholeNumber(100).default(5_000), 'A partition with no new events for this long (wall clock) has its watermark moved up to its newest event, so the last events are not held back.'],
+  // Touchpoint degradation alerts (docs/alerts.md).
+  alertCusumThreshold: ['CX_ALERT_CUSUM_THRESHOLD', positiveNumber('a log-likelihood ratio').default(7), 'h: a touchpoint alert opens when its Bernoulli CUSUM (bad visits, p0 against p1 = max(2*p0, p0 + 0.1)) reaches this. Higher: fewer false alarms, slower detection.'],
+  alertBaselineHalfLifeHours: ['CX_ALERT_BASELINE_HALF_LIFE_HOURS', positiveNumber('hours').default(24), 'Half-life (event time) of the history a touchpoint\'s baseline bad rate is learned from.'],
+  alertMinHistory: ['CX_ALERT_MIN_HISTORY', positiveInt.default(200), 'Visits a touchpoint needs before its baseline is trusted; until then it is learning and never alerts.'],
+  alertResolveMinutes: ['CX_ALERT_RESOLVE_MINUTES', positiveInt.default(10), 'An alert resolves when the bad rate has been back near baseline for this many minutes of event time (and at least 20 visits).'],
+  alertUpdateMinutes: ['CX_ALERT_UPDATE_MINUTES', positiveInt.default(15), 'An open alert is re-published with fresh figures this often (event-time minutes), and whenever its severity changes.'],
+  alertWebhookUrl: ['CX_ALERT_WEBHOOK_URL', z.url({ protocol: /^https?$/, error: 'expected an http(s) URL, e.g. https://hooks.example.com/cx' }).optional(), 'Alert changes are POSTed here as JSON. Unset: no webhook.'],
+  alertWebhookSecret: ['CX_ALERT_WEBHOOK_SECRET', z.string().min(16, 'expected at least 16 characters').optional(), 'Secret for the webhook\'s HMAC-SHA256 signature header (X-CX-Signature). Unset: requests are not signed.'],
+  alertWebhookTimeoutMs: ['CX_ALERT_WEBHOOK_TIMEOUT_MS', wholeNumber(100).default(5_000), 'A webhook request taking longer than this is abandoned and retried.'],
+  alertWebhookMaxAttempts: ['CX_ALERT_WEBHOOK_MAX_ATTEMPTS', wholeNumber(1, 100).default(6), 'Attempts per alert change (with exponential backoff) before the webhook gives up on it.'],
   logLevel: ['LOG_LEVEL', z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'), 'Log level (logs are JSON lines on stderr).'],
 } as const;
 
