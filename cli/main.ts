@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { collectCommand } from './commands/collect.ts';
 import { configCommand } from './commands/config.ts';
+import { dashboardsCommand } from './commands/dashboards.ts';
 import { emitCommand } from './commands/emit.ts';
 import { kafkaCommand } from './commands/kafka.ts';
 import { migrateCommand } from './commands/migrate.ts';
@@ -29,6 +30,7 @@ migrateCommand(program);
 sqlCommand(program);
 storeCommand(program);
 schemasCommand(program);
+dashboardsCommand(program);
 configCommand(program);
 
 program.parseAsync(process.argv).catch(exitWithError);

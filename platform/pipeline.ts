@@ -3,7 +3,11 @@
  * raw ingestion worker, in the order they must come up.
  */
 import type { Kafka } from 'kafkajs';
-import { metricParams } from '../processors/params.ts';
+import { HOUR_MS, metricParams } from '../processors/params.ts';
+import type { Notifier, OnAttempt } from '../processors/alerting/notifier.ts';
+import { WebhookNotifier } from '../processors/alerting/webhook.ts';
+import { AlertStage, type AlertStageOptions } from '../processors/runtime/alertStage.ts';
+import { NotifyWorker } from '../processors/runtime/notifyWorker.ts';
 import { MetricsWorker, type MetricsWorkerOptions } from '../processors/runtime/metricsWorker.ts';
 import { RawIngest, type RawIngestOptions } from '../processors/runtime/rawIngest.ts';
 import { OUTCOME_EVENT, TOUCHPOINT_EVENT } from '../schemas/contracts.ts';
@@ -74,4 +78,62 @@ export async function connectProducer(config: Config, c: Connected): Promise<Tou
   const producer = new TouchpointProducer(c.kafka, c.registry, { touchpointsTopic: config.touchpointsTopic, outcomesTopic: config.outcomesTopic });
   await producer.connect();
   return producer;
+}
+
+/** The alert detectors' parameters, from the one configuration schema. */
+export function alertParams(config: Config): Pick<AlertStageOptions, 'health' | 'legs'> {
+  return {
+    health: {
+      threshold: config.alertCusumThreshold,
+      baselineHalfLifeMs: config.alertBaselineHalfLifeHours * HOUR_MS,
+      minHistory: config.alertMinHistory,
+      resolveMinutes: config.alertResolveMinutes,
+      updateMinutes: config.alertUpdateMinutes,
+    },
+    legs: { stoolThreshold: config.stoolThreshold, resolveMinutes: config.alertResolveMinutes, updateMinutes: config.alertUpdateMinutes },
+  };
+}
+
+/** Touchpoint health and alerts (its own consumer group, `<CX_CONSUMER_GROUP>.alerts`: one member runs it). */
+export function alertStage(config: Config, c: Connected, store: Store, log: Logger, afterStore?: AlertStageOptions['afterStore']): AlertStage {
+  return new AlertStage({
+    kafka: c.kafka,
+    store,
+    registry: c.registry,
+    log,
+    groupId: `${config.consumerGroup}.alerts`,
+    sessionTimeoutMs: config.sessionTimeoutMs,
+    alertsTopic: config.alertsTopic,
+    touchpointsTopic: config.touchpointsTopic,
+    ...alertParams(config),
+    afterStore,
+  });
+}
+
+/** Delivers alert changes to `notifiers` (its own consumer group, `<CX_CONSUMER_GROUP>.notify`). */
+export function notifyWorker(config: Config, c: Connected, store: Store, log: Logger, notifiers: (onAttempt: OnAttempt) => Notifier[]): NotifyWorker {
+  const worker: NotifyWorker = new NotifyWorker({
+    kafka: c.kafka,
+    store,
+    registry: c.registry,
+    log,
+    groupId: `${config.consumerGroup}.notify`,
+    sessionTimeoutMs: config.sessionTimeoutMs,
+    alertsTopic: config.alertsTopic,
+    notifiers: notifiers((a) => worker.record(a)),
+  });
+  return worker;
+}
+
+/** The webhook notifier, when CX_ALERT_WEBHOOK_URL is set. */
+export function webhookNotifier(config: Config, log: Logger, onAttempt: OnAttempt): Notifier[] {
+  if (!config.alertWebhookUrl) return [];
+  return [new WebhookNotifier({
+    url: config.alertWebhookUrl,
+    secret: config.alertWebhookSecret,
+    timeoutMs: config.alertWebhookTimeoutMs,
+    maxAttempts: config.alertWebhookMaxAttempts,
+    onAttempt,
+    log,
+  })];
 }

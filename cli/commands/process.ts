@@ -1,13 +1,14 @@
 import type { Command } from 'commander';
 import { loadConfig } from '../../platform/config.ts';
 import { createLogger } from '../../platform/log.ts';
-import { connectKafka, metricsWorker, openMigratedStore, rawIngest } from '../../platform/pipeline.ts';
+import { alertStage, connectKafka, metricsWorker, notifyWorker, openMigratedStore, rawIngest, webhookNotifier } from '../../platform/pipeline.ts';
 import { onShutdown } from '../shutdown.ts';
 import { Teardown } from '../teardown.ts';
 
 /**
  * Test hook for crash-safety tests: with `variable` = N, SIGKILL this process right after
- * the Nth chunk is stored and before its offsets are committed, the worst moment.
+ * the Nth chunk (or alert round) is stored and before its offsets are committed (or its
+ * alerts published), the worst moment.
  */
 function killAfterChunks(variable: string): (() => void) | undefined {
   const n = Number(process.env[variable] ?? 0);
@@ -21,7 +22,7 @@ function killAfterChunks(variable: string): (() => void) | undefined {
 export function processCommand(program: Command): void {
   program
     .command('process')
-    .description('run a processor worker: raw events and dead letters, and the metric folds (stool, drops, spirals, memory, journeys, departments) into ClickHouse; workers in one group share the partitions (Ctrl-C stops cleanly)')
+    .description('run a processor worker: raw events and dead letters, the metric folds (stool, drops, spirals, memory, journeys, departments) and touchpoint health and alerts into ClickHouse and the alerts topic; workers in one group share the partitions (Ctrl-C stops cleanly)')
     .action(async () => {
       const config = loadConfig();
       const log = createLogger(config.logLevel, 'cx-process');
@@ -54,6 +55,22 @@ export function processCommand(program: Command): void {
         log.info({ stats: metrics.stats }, 'metrics stopped');
       });
 
+      const alerts = alertStage(config, kafka, store, log, killAfterChunks('CX_FAULT_KILL_AFTER_ALERT_CHANGES'));
+      teardown.add('stop the alert stage', async () => {
+        await alerts.stop();
+        log.info({ stats: alerts.stats }, 'alert stage stopped');
+      });
+      alerts.on('published', (changes: { summary: string; status: string }[]) => {
+        for (const c of changes) log.info({ status: c.status }, `alert: ${c.summary}`);
+      });
+
+      // Webhook delivery, when configured: any worker may deliver (one per change, through its consumer group).
+      const notify = config.alertWebhookUrl ? notifyWorker(config, kafka, store, log, (record) => webhookNotifier(config, log, record)) : undefined;
+      if (notify) {
+        teardown.add('stop the alert notifier', () => notify.stop());
+        notify.on('fatal', (err: Error) => fatal(err));
+      }
+
       let last = 0;
       ingest.on('progress', (s) => {
         if (Date.now() - last < 1000) return;
@@ -72,8 +89,11 @@ export function processCommand(program: Command): void {
       };
       ingest.on('fatal', fatal);
       metrics.on('fatal', fatal);
+      alerts.on('fatal', fatal);
       await ingest.start().catch(fail);
       await metrics.start().catch(fail);
+      await alerts.start().catch(fail);
+      await notify?.start().catch(fail);
       log.info({ brokers: kafka.brokers, store: store.where, group: config.consumerGroup }, 'processing');
     });
 }

@@ -65,6 +65,12 @@ export function projectTopics(config: Config): string[] {
 }
 
 /**
+ * Partitions a topic is created with. Alerts are few and their lifecycle is read in
+ * order, so their topic has one partition (whoever owns it publishes them).
+ */
+export const partitionsFor = (config: Config, topic: string): number => (topic === config.alertsTopic ? 1 : config.partitions);
+
+/**
  * Creates the project's topics if missing and waits until every partition has a
  * leader. Existing topics are left as they are. Right after a broker starts, a new
  * topic's metadata can briefly answer "unknown topic", so readiness is polled here
@@ -78,8 +84,8 @@ export async function ensureTopics(kafka: Kafka, config: Config, log?: Logger, t
     const existing = new Set(await admin.listTopics());
     const missing = topics.filter((t) => !existing.has(t));
     if (missing.length) {
-      await admin.createTopics({ waitForLeaders: false, topics: missing.map((topic) => ({ topic, numPartitions: config.partitions })) });
-      log?.info({ topics: missing, partitions: config.partitions }, 'created topics');
+      await admin.createTopics({ waitForLeaders: false, topics: missing.map((topic) => ({ topic, numPartitions: partitionsFor(config, topic) })) });
+      log?.info({ topics: missing.map((t) => `${t} (${partitionsFor(config, t)})`) }, 'created topics');
     }
     const deadline = Date.now() + timeoutMs;
     for (;;) {

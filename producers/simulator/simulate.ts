@@ -19,6 +19,8 @@ type Answer = 'bad' | 'neutral' | 'good' | 'impressed';
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
 const CONTAGION_WINDOW = 7 * DAY;
+/** Share of customers met for the first time whose last experience was bad: about the steady state of the default catalogue and contagion. */
+const STEADY_PAST_BAD = 0.2;
 
 /** Traffic by hour of day: a floor at night and a broad peak in the early afternoon. Mean over a day is 1. */
 const shape = (hour: number) => 0.15 + (hour >= 6 && hour <= 23 ? Math.sin((Math.PI * (hour - 6)) / 17) : 0);
@@ -105,7 +107,10 @@ export function* simulate({ scenario, catalogue = CATALOGUE }: SimulateOptions):
     let c = customers.get(n);
     if (!c) {
       // Customers are met mid-journey, so every stage has traffic from the first minute.
-      c = { journey: 0, stage: Math.floor(random() * STAGES.length), stepsLeft: 1 + Math.floor(random() * 2), lastBadAt: null, lastWasBad: false, experiences: 0, bad: 0, badAtMomentOfTruth: false };
+      // And with a past: as many of them as in a steady state had a bad last experience,
+      // so the bad rate does not creep up over the first hours while contagion builds.
+      const pastBad = random() < STEADY_PAST_BAD;
+      c = { journey: 0, stage: Math.floor(random() * STAGES.length), stepsLeft: 1 + Math.floor(random() * 2), lastBadAt: pastBad ? at : null, lastWasBad: pastBad, experiences: 0, bad: 0, badAtMomentOfTruth: false };
       customers.set(n, c);
     }
     const gen = generation.get(n);

@@ -1,0 +1,331 @@
+/**
+ * The alert stage: folds the merged per-minute touchpoint counts into touchpoint
+ * health rows and alert lifecycle changes (touchpoint degradation and legs below E),
+ * stores them, then publishes the changes to the alerts topic as AlertEvent.
+ *
+ * It runs a minute once every partition's watermark has passed it, which is when the
+ * minute's stool window exists in `leg_consistency`: the cells in `cell_minute` are
+ * final by then, and the window gives the leg scores.
+ *
+ * One worker runs it: the owner of partition 0 of the alerts topic in the
+ * `<group>.alerts` consumer group. On taking over, it reads the alerts topic to its
+ * end to learn the last change published, and it restores its state from
+ * `processor_state`. Each round stores rows, then state, then publishes every stored
+ * change after the last published one, in (changed_at, alert_id, version) order.
+ * Rows and ids are deterministic, so a crash at any point neither loses a change nor
+ * publishes one twice.
+ */
+import { EventEmitter } from 'node:events';
+import type { Admin, Consumer, Kafka, Producer } from 'kafkajs';
+import type { Store } from '../../platform/clickhouse/store.ts';
+import type { Logger } from '../../platform/log.ts';
+import { LEG_SYMBOLS, type AlertEvent } from '../../schemas/contracts.ts';
+import type { SchemaRegistry } from '../../schemas/registry.ts';
+import { alertEventOf, changeOrder, type AlertChange } from '../folds/alertLifecycle.ts';
+import { emptyLegAlerts, legAlert, type LegAlertParams, type LegAlertState, type LegMinute } from '../folds/legAlert.ts';
+import { emptyHealth, touchpointHealth, type HealthParams, type HealthRow, type TouchpointHealthState, type TouchpointMinute } from '../folds/touchpointHealth.ts';
+import { MINUTE_MS } from '../params.ts';
+import { chTime } from './rawRows.ts';
+
+export const ALERT_EVENT = 'AlertEvent';
+const STAGE = 'alerts';
+/** Most minutes folded in one round (a backfill catches up a day at a time). */
+const BATCH_MINUTES = 24 * 60;
+
+export interface AlertStageOptions {
+  kafka: Kafka;
+  store: Store;
+  registry: SchemaRegistry;
+  log: Logger;
+  groupId: string;
+  sessionTimeoutMs: number;
+  alertsTopic: string;
+  /** The input topic: the stage's state is kept under its name. */
+  touchpointsTopic: string;
+  health: HealthParams;
+  legs: LegAlertParams;
+  pollMs?: number;
+  /** Called after a round with alert changes has stored its rows and state, before publishing them (tests inject crashes here). */
+  afterStore?: () => void;
+}
+
+export interface AlertStageStats {
+  minutes: number;
+  healthRows: number;
+  changes: number;
+  published: number;
+  leader: boolean;
+}
+
+interface StageState {
+  /** The next minute to fold (null before any data). */
+  next: number | null;
+  health: TouchpointHealthState;
+  legs: LegAlertState;
+}
+
+type Position = Pick<AlertChange, 'changedAt' | 'alertId' | 'version'>;
+
+const chMinute = (ms: number) => chTime(ms).slice(0, 19);
+
+export function healthRowOf(r: HealthRow) {
+  return {
+    minute: chMinute(r.minute), channel: r.channel, touchpoint: r.touchpoint, leg: r.leg, events: r.events, experiences: r.experiences, bad: r.bad,
+    bad_rate: r.badRate, baseline: r.baseline, reference: r.reference, statistic: r.statistic, threshold: r.threshold, state: r.state, alert_id: r.alertId,
+  };
+}
+
+export function alertRowOf(c: AlertChange) {
+  return {
+    alert_id: c.alertId, version: c.version, status: c.status, kind: c.kind, severity: c.severity,
+    channel: c.channel ?? '', touchpoint: c.touchpoint ?? '', leg: c.leg,
+    baseline: c.baseline, current: c.current, threshold: c.threshold, statistic: c.statistic,
+    started_at: chTime(c.startedAt), detected_at: chTime(c.detectedAt), changed_at: chTime(c.changedAt), resolved_at: c.resolvedAt === null ? null : chTime(c.resolvedAt),
+    minutes: c.minutes, events: c.events, experiences: c.experiences, bad: c.bad, summary: c.summary,
+  };
+}
+
+interface AlertRow {
+  alert_id: string; version: number; status: AlertChange['status']; kind: AlertChange['kind']; severity: AlertChange['severity'];
+  channel: string; touchpoint: string; leg: string; baseline: number; current: number; threshold: number; statistic: number;
+  started_ms: number | string; detected_ms: number | string; changed_ms: number | string; resolved_ms: number | string | null;
+  minutes: number | string; events: number | string; experiences: number | string; bad: number | string; summary: string;
+}
+
+function changeOfRow(r: AlertRow): AlertChange {
+  return {
+    alertId: r.alert_id, version: Number(r.version), status: r.status, kind: r.kind, severity: r.severity,
+    channel: r.channel || null, touchpoint: r.touchpoint || null, leg: r.leg,
+    baseline: r.baseline, current: r.current, threshold: r.threshold, statistic: r.statistic,
+    startedAt: Number(r.started_ms), detectedAt: Number(r.detected_ms), changedAt: Number(r.changed_ms), resolvedAt: r.resolved_ms === null ? null : Number(r.resolved_ms),
+    minutes: Number(r.minutes), events: Number(r.events), experiences: Number(r.experiences), bad: Number(r.bad), summary: r.summary,
+  };
+}
+
+export class AlertStage extends EventEmitter {
+  readonly stats: AlertStageStats = { minutes: 0, healthRows: 0, changes: 0, published: 0, leader: false };
+  private consumer?: Consumer;
+  private producer?: Producer;
+  private admin?: Admin;
+  private cluster = '';
+  private timer?: NodeJS.Timeout;
+  private running = false;
+  /** Whether this worker owns partition 0 of the alerts topic now. */
+  private leader = false;
+  /** The offset of the alerts topic to read up to before publishing (-1n: not known yet). */
+  private syncTo = -1n;
+  private consumedTo = -1n;
+  private tail: Position | null = null;
+  private state?: StageState;
+
+  constructor(private readonly o: AlertStageOptions) {
+    super();
+  }
+
+  async start(): Promise<void> {
+    const { kafka, alertsTopic, log } = this.o;
+    this.admin = kafka.admin();
+    await this.admin.connect();
+    this.cluster = (await this.admin.describeCluster()).clusterId;
+    // Idempotent: a retried send after a lost acknowledgement is not written twice.
+    this.producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+    await this.producer.connect();
+    const consumer = kafka.consumer({ groupId: this.o.groupId, sessionTimeout: this.o.sessionTimeoutMs, heartbeatInterval: Math.min(3_000, this.o.sessionTimeoutMs / 3), maxWaitTimeInMs: 500 });
+    this.consumer = consumer;
+    consumer.on(consumer.events.REBALANCING, () => this.lead(false));
+    consumer.on(consumer.events.GROUP_JOIN, (e) => {
+      const mine = e.payload.memberAssignment[alertsTopic] ?? [];
+      this.lead(mine.includes(0));
+    });
+    consumer.on(consumer.events.CRASH, (e) => {
+      log.error({ err: e.payload.error.message, restart: e.payload.restart }, 'alert stage consumer crashed');
+      this.lead(false);
+      if (!e.payload.restart) this.emit('fatal', e.payload.error);
+    });
+    await consumer.connect();
+    // Never committed: each new owner reads the whole topic (alerts are few) to find what was published.
+    await consumer.subscribe({ topics: [alertsTopic], fromBeginning: true });
+    await consumer.run({
+      autoCommit: false,
+      eachBatch: async ({ batch }) => {
+        if (batch.partition !== 0) return;
+        for (const m of batch.messages) {
+          const d = this.o.registry.decode(m.value);
+          if (d.ok && d.family === ALERT_EVENT) {
+            const a = d.value as unknown as AlertEvent;
+            const p = { changedAt: a.changed_at, alertId: a.alert_id, version: a.version };
+            if (!this.tail || changeOrder(p, this.tail) > 0) this.tail = p;
+          } else {
+            log.warn({ topic: alertsTopic, offset: m.offset, reason: d.ok ? `a ${d.family}, not an AlertEvent` : d.reason }, 'alert stage: skipping a message on the alerts topic that is not an alert');
+          }
+          this.consumedTo = BigInt(m.offset);
+        }
+      },
+    });
+    this.timer = setInterval(() => void this.round().catch((err) => {
+      this.state = undefined;
+      log.warn({ err: (err as Error).message }, 'alert stage: round failed; retrying from the stored state on the next tick');
+    }), this.o.pollMs ?? 1000);
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    this.lead(false);
+    while (this.running) await new Promise((r) => setTimeout(r, 50));
+    await this.consumer?.disconnect();
+    await this.producer?.disconnect();
+    await this.admin?.disconnect();
+  }
+
+  private lead(yes: boolean): void {
+    if (yes && !this.leader) {
+      this.o.log.info({ topic: this.o.alertsTopic }, 'alert stage: this worker runs the alerts');
+      this.syncTo = -1n;
+      this.consumedTo = -1n;
+      this.tail = null;
+      this.state = undefined;
+    }
+    this.leader = yes;
+    this.stats.leader = yes;
+  }
+
+  /** Whether everything published before this worker took over has been read (so `tail` is the last published change). */
+  private async synced(): Promise<boolean> {
+    if (this.syncTo === -1n && this.admin) {
+      const p0 = (await this.admin.fetchTopicOffsets(this.o.alertsTopic)).find((o) => o.partition === 0);
+      if (!p0) throw new Error(`topic ${this.o.alertsTopic} has no partition 0`);
+      // -2n: the topic is empty, there is nothing to read.
+      this.syncTo = BigInt(p0.high) === BigInt(p0.low) ? -2n : BigInt(p0.high) - 1n;
+    }
+    return this.syncTo === -2n || (this.syncTo >= 0n && this.consumedTo >= this.syncTo);
+  }
+
+  private async loadState(): Promise<StageState> {
+    const { store, touchpointsTopic } = this.o;
+    const rows = await store.query<{ state: string }>(
+      `SELECT state FROM ${store.database}.processor_state FINAL
+       WHERE stage = {stage:String} AND source_cluster = {cluster:String} AND source_topic = {topic:String} AND source_partition = 0 AND key = ''`,
+      { stage: STAGE, cluster: this.cluster, topic: touchpointsTopic },
+    );
+    const saved = rows[0];
+    if (!saved) return { next: null, health: emptyHealth(), legs: emptyLegAlerts() };
+    const s = JSON.parse(saved.state) as StageState;
+    this.o.log.info({ next: s.next === null ? null : new Date(s.next).toISOString(), touchpoints: Object.keys(s.health.detectors).length }, 'alert stage: restored state');
+    return s;
+  }
+
+  /** One round: fold what is ready, store it, publish what is stored and not yet published. */
+  private async round(): Promise<void> {
+    if (this.running || !this.leader) return;
+    this.running = true;
+    try {
+      if (!(await this.synced())) return;
+      this.state ??= await this.loadState();
+      const changes = await this.fold(this.state);
+      if (changes > 0) this.emit('progress', this.stats);
+      if (this.leader) await this.publish();
+    } finally {
+      this.running = false;
+    }
+  }
+
+  private async fold(st: StageState): Promise<number> {
+    const { store, touchpointsTopic } = this.o;
+    const db = store.database;
+    const [f] = await store.query<{ end: number | string; c: number | string }>(`SELECT toUnixTimestamp(max(window_end)) * 1000 AS end, count() AS c FROM ${db}.leg_consistency`);
+    if (!f || Number(f.c) === 0) return 0;
+    const frontier = Number(f.end);
+    if (st.next === null) {
+      const [first] = await store.query<{ m: number | string }>(`SELECT toUnixTimestamp(min(minute)) * 1000 AS m FROM ${db}.cell_minute`);
+      st.next = Number(first?.m ?? frontier);
+    }
+    const from = st.next;
+    const until = Math.min(frontier, from + BATCH_MINUTES * MINUTE_MS);
+    if (until <= from) return 0;
+
+    const cells = await store.query<{ m: number | string; channel: string; touchpoint: string; leg: string; events: number | string; n: number | string; bad: number | string }>(
+      `SELECT toUnixTimestamp(minute) * 1000 AS m, channel, touchpoint, min(leg) AS leg, sum(events) AS events, sum(n) AS n, sum(bad) AS bad
+       FROM ${db}.cell_minute FINAL
+       WHERE minute >= {from:DateTime} AND minute < {until:DateTime}
+       GROUP BY m, channel, touchpoint ORDER BY m, channel, touchpoint`,
+      { from: chMinute(from), until: chMinute(until) },
+    );
+    const windows = await store.query<{ m: number | string; leg: string; score: number; experiences: number | string }>(
+      `SELECT toUnixTimestamp(window_end) * 1000 - 60000 AS m, leg, score, experiences
+       FROM ${db}.leg_consistency FINAL
+       WHERE window_end > {from:DateTime} AND window_end <= {until:DateTime}`,
+      { from: chMinute(from), until: chMinute(until) },
+    );
+    const byMinute = new Map<number, TouchpointMinute[]>();
+    for (const c of cells) {
+      const m = Number(c.m);
+      const t: TouchpointMinute = { channel: c.channel, touchpoint: c.touchpoint, leg: c.leg, events: Number(c.events), experiences: Number(c.n), bad: Number(c.bad) };
+      const list = byMinute.get(m);
+      if (list) list.push(t);
+      else byMinute.set(m, [t]);
+    }
+    const scores = new Map<string, { score: number; experiences: number }>();
+    for (const w of windows) scores.set(`${Number(w.m)}\u0000${w.leg}`, { score: w.score, experiences: Number(w.experiences) });
+
+    const healthRows: object[] = [];
+    const changes: AlertChange[] = [];
+    for (let m = from; m < until; m += MINUTE_MS) {
+      const touchpoints = byMinute.get(m) ?? [];
+      const h = touchpointHealth(st.health, { minute: m, touchpoints }, this.o.health);
+      for (const r of h.out.rows) healthRows.push(healthRowOf(r));
+      changes.push(...h.out.changes);
+      const legs: LegMinute[] = LEG_SYMBOLS.map((leg) => {
+        const w = scores.get(`${m}\u0000${leg}`);
+        const mine = touchpoints.filter((t) => t.leg === leg);
+        return {
+          leg, score: w?.score ?? null, windowExperiences: w?.experiences ?? 0,
+          events: mine.reduce((s, t) => s + t.events, 0), experiences: mine.reduce((s, t) => s + t.experiences, 0), bad: mine.reduce((s, t) => s + t.bad, 0),
+        };
+      });
+      changes.push(...legAlert(st.legs, { minute: m, legs }, this.o.legs).out);
+    }
+    st.next = until;
+
+    const span = `${this.cluster}:${from}-${until}`;
+    if (healthRows.length) await store.insert(`${db}.touchpoint_health`, healthRows, `touchpoint_health:${span}`);
+    if (changes.length) await store.insert(`${db}.alerts`, changes.map(alertRowOf), `alerts:${span}`);
+    await store.insert(
+      `${db}.processor_state`,
+      [{ stage: STAGE, source_cluster: this.cluster, source_topic: touchpointsTopic, source_partition: 0, key: '', seq: String(until), source_offset: '0', watermark: until, state: JSON.stringify(st) }],
+      `processor_state:${STAGE}:${span}`,
+    );
+    this.stats.minutes += (until - from) / MINUTE_MS;
+    this.stats.healthRows += healthRows.length;
+    this.stats.changes += changes.length;
+    if (changes.length) this.o.afterStore?.();
+    return changes.length;
+  }
+
+  /** Publishes the stored changes after the last published one, in order. */
+  private async publish(): Promise<void> {
+    const { store, registry, alertsTopic } = this.o;
+    const db = store.database;
+    const rows = await store.query<AlertRow>(
+      `SELECT alert_id, version, status, kind, severity, channel, touchpoint, leg, baseline, current, threshold, statistic,
+              toUnixTimestamp64Milli(started_at) AS started_ms, toUnixTimestamp64Milli(detected_at) AS detected_ms,
+              toUnixTimestamp64Milli(changed_at) AS changed_ms, toUnixTimestamp64Milli(resolved_at) AS resolved_ms,
+              minutes, events, experiences, bad, summary
+       FROM ${db}.alerts FINAL
+       WHERE changed_at >= fromUnixTimestamp64Milli({since:Int64}, 'UTC')
+       ORDER BY changed_at, alert_id, version`,
+      { since: this.tail?.changedAt ?? 0 },
+    );
+    const pending = rows.map(changeOfRow).filter((c) => !this.tail || changeOrder(c, this.tail) > 0).sort(changeOrder);
+    if (pending.length === 0 || !this.producer) return;
+    await this.producer.send({
+      topic: alertsTopic,
+      acks: -1,
+      messages: pending.map((c) => ({ key: c.alertId, value: registry.encode(ALERT_EVENT, alertEventOf(c)), partition: 0 })),
+    });
+    const last = pending[pending.length - 1] as AlertChange;
+    this.tail = { changedAt: last.changedAt, alertId: last.alertId, version: last.version };
+    this.stats.published += pending.length;
+    this.emit('published', pending);
+  }
+}
