@@ -17,6 +17,9 @@ function kafkaLogs(log: Logger | undefined): logCreator {
     // real failures still surface as thrown errors.
     if (level === KafkaLogLevel.ERROR && message.startsWith('Response ')) log.debug(fields, message);
     else if (level === KafkaLogLevel.ERROR) log.error(fields, message);
+    // The alert stage's producer is idempotent with bounded retries; after a failed send
+    // it re-reads the topic before publishing again, so the bound costs no guarantee.
+    else if (level === KafkaLogLevel.WARN && message.startsWith('Limiting retries for the idempotent producer')) log.debug(fields, message);
     else if (level === KafkaLogLevel.WARN) log.warn(fields, message);
     else log.debug(fields, message);
   };

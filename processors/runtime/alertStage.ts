@@ -163,7 +163,9 @@ export class AlertStage extends EventEmitter {
       },
     });
     this.timer = setInterval(() => void this.round().catch((err) => {
+      // Start over from what is stored and what the topic holds: a send that failed may still have landed.
       this.state = undefined;
+      this.syncTo = -1n;
       log.warn({ err: (err as Error).message }, 'alert stage: round failed; retrying from the stored state on the next tick');
     }), this.o.pollMs ?? 1000);
   }
