@@ -3,7 +3,8 @@ import { loadConfig } from '../../platform/config.ts';
 import { consumerLag } from '../../platform/kafka/lag.ts';
 import { stopLocalBroker } from '../../platform/kafka/localBroker.ts';
 import { createLogger } from '../../platform/log.ts';
-import { connectKafka, connectProducer, metricsWorker, openMigratedStore, rawIngest } from '../../platform/pipeline.ts';
+import { alertStage, connectKafka, connectProducer, metricsWorker, notifyWorker, openMigratedStore, rawIngest, webhookNotifier } from '../../platform/pipeline.ts';
+import { ConsoleNotifier } from '../../processors/alerting/console.ts';
 import type { StoolWindow } from '../../processors/folds/legConsistency.ts';
 import { exitWithError } from '../errors.ts';
 import { onShutdown } from '../shutdown.ts';
@@ -24,7 +25,7 @@ function stoolText(w: StoolWindow | undefined): string {
 
 export function startCommand(program: Command): void {
   emitOptions(program.command('start'))
-    .description('the main job: local Kafka (unless KAFKA_BROKERS), ClickHouse (embedded unless CLICKHOUSE_URL), live simulated traffic and the processors, with a live status line; Ctrl-C stops cleanly')
+    .description('the main job: local Kafka (unless KAFKA_BROKERS), ClickHouse (embedded unless CLICKHOUSE_URL), live simulated traffic, the processors and touchpoint alerts (printed as they open and resolve), with a live status line; Ctrl-C stops cleanly')
     .option('--duration <seconds>', 'stop by itself after this long', numberOption(1))
     .option('--keep-kafka', 'leave the local broker running on exit (it is stopped if this command started it)')
     .action(async (opts: EmitOptions & { duration?: number; keepKafka?: boolean }) => {
@@ -72,6 +73,19 @@ export function startCommand(program: Command): void {
         process.stderr.write(`\ncx: the metric processors stopped for good (${err.message}); shutting down\n`);
         void teardown.run().finally(() => process.exit(1));
       });
+      const alerts = alertStage(config, kafka, store, log);
+      teardown.add('stop the alert stage', () => alerts.stop());
+      await alerts.start().catch(fail);
+      alerts.on('fatal', (err: Error) => {
+        process.stderr.write(`\ncx: the alert stage stopped for good (${err.message}); shutting down\n`);
+        void teardown.run().finally(() => process.exit(1));
+      });
+      // Alert changes as they happen, above the status line (and to the webhook, when configured).
+      const tty = process.stdout.isTTY;
+      const above = { write: (s: string) => process.stdout.write(tty ? `\r\x1b[2K${s}` : s) } as unknown as NodeJS.WritableStream;
+      const notify = notifyWorker(config, kafka, store, log, (record) => [new ConsoleNotifier({ out: above, target: 'stdout', onAttempt: record, log }), ...webhookNotifier(config, log, record)]);
+      teardown.add('stop the alert notifiers', () => notify.stop());
+      await notify.start().catch(fail);
       const producer = await connectProducer(config, kafka).catch(fail);
       teardown.add('disconnect the emitter', () => producer.disconnect());
       const admin = kafka.kafka.admin();
@@ -87,7 +101,6 @@ export function startCommand(program: Command): void {
       const started = Date.now();
       let lastRows = 0;
       let lastAt = started;
-      const tty = process.stdout.isTTY;
       let lastPrinted = 0;
       const status = async () => {
         lag = await consumerLag(admin, config.consumerGroup, inputs).catch(() => lag);
@@ -125,7 +138,8 @@ export function startCommand(program: Command): void {
           if (left !== 0) say(`Note: ${left < 0 ? 'the consumer lag could not be read' : `${fmt(left)} messages were not processed yet`}; the next run picks them up.`);
           for (const f of teardown.failures) say(`Note: could not ${f}`);
           say(`Metrics: ${fmt(metrics.stats.released)} events through the folds, ${fmt(metrics.stats.windows)} stool windows, ${fmt(metrics.stats.late)} late events.`);
-          say('Query the data: npx cx sql "SELECT * FROM cx.stool_now"   (more in docs/metrics.md)');
+          say(`Alerts: ${fmt(alerts.stats.minutes)} minutes of touchpoint health, ${fmt(alerts.stats.published)} alert changes published to ${config.alertsTopic}.`);
+          say('Query the data: npx cx sql "SELECT * FROM cx.stool_now"   (more in docs/metrics.md; alerts: cx.open_alerts, docs/alerts.md)');
         })());
       if (opts.duration) {
         setTimeout(() => {

@@ -95,7 +95,8 @@ export function legAlert(state: LegAlertState, input: { minute: number; legs: Le
       delete state.open[l.leg];
       continue;
     }
-    const severity = score >= e ? a.severity : legSeverityOf(score, e);
+    // Severity only rises within an alert.
+    const severity = a.severity === 'CRITICAL' || score >= e ? a.severity : legSeverityOf(score, e);
     if (severity !== a.severity || input.minute + MINUTE_MS - a.lastChangeAt >= p.updateMinutes * MINUTE_MS) {
       a.severity = severity;
       a.version++;

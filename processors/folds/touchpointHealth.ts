@@ -172,7 +172,7 @@ export function cusumWeights(p0: number, p1: number): { ifBad: number; ifGood: n
   return { ifBad, ifGood, reference: -ifGood / (ifBad - ifGood) };
 }
 
-/** CRITICAL when the rate is at least three times the baseline and 25 points above it. */
+/** CRITICAL when the rate is at least three times the baseline and 25 points above it (and, once critical, for the rest of the alert). */
 export const severityOf = (rate: number, p0: number): Severity => (rate >= Math.max(3 * p0, p0 + 0.25) ? 'CRITICAL' : 'WARNING');
 
 function newDetector(t: TouchpointMinute, minute: number): TouchpointDetector {
@@ -256,7 +256,8 @@ export function touchpointHealth(
         d.s = 0;
         d.onset = null;
       } else if (window.events > 0) {
-        const severity = severityOf(current, a.p0);
+        // Severity only rises within an alert: a rate hovering at the boundary does not flap it.
+        const severity = a.severity === 'CRITICAL' ? 'CRITICAL' : severityOf(current, a.p0);
         if (severity !== a.severity || minute + MINUTE_MS - a.lastChangeAt >= p.updateMinutes * MINUTE_MS) {
           a.severity = severity;
           a.version++;
