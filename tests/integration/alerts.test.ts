@@ -6,6 +6,7 @@
  * must be on the topic exactly once, in order, and match the `alerts` table.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openStore } from '../../platform/clickhouse/store.ts';
@@ -146,6 +147,13 @@ describe('touchpoint alerts through the pipeline', () => {
       expect(Number(h?.rows)).toBe(Number(h?.distinct));
       const openMinutes = ((resolved.resolved_at as number) - opened.detected_at) / MIN;
       expect(Number(h?.degraded)).toBe(openMinutes);
+      // docs/alerts.md's queries run on this data; the health query finds checkout's last hour.
+      const doc = readFileSync(new URL('../../docs/alerts.md', import.meta.url), 'utf8');
+      const queries = [...doc.matchAll(/```sql\n([\s\S]*?)```/g)].flatMap((m) => (m[1] as string).split(/;\s*\n/)).map((q) => q.trim()).filter((q) => q.split('\n').some((l) => l && !l.startsWith('--')));
+      expect(queries.length).toBeGreaterThanOrEqual(2);
+      const results = [];
+      for (const q of queries) results.push(await store.query(q.replaceAll('cx.', `${db}.`)));
+      expect(results[1]?.length).toBeGreaterThan(0);
     } finally {
       await store.close();
     }
