@@ -35,6 +35,21 @@ export interface AlertChange {
   summary: string;
 }
 
+/** What every open alert carries between changes, whatever it is about. */
+export interface OpenAlertBase {
+  id: string;
+  version: number;
+  startedAt: number;
+  detectedAt: number;
+  severity: Severity;
+  /** Event time of the last change published (for the periodic update). */
+  lastChangeAt: number;
+  /** Evidence since startedAt. */
+  events: number;
+  experiences: number;
+  bad: number;
+}
+
 /** A name-based UUID (SHA-256, version 8 layout) of the alert's subject and start. */
 export function alertId(kind: AlertKind, subject: string, startedAt: number): string {
   const h = createHash('sha256').update(`${kind}\u0000${subject}\u0000${startedAt}`).digest('hex');

@@ -5,7 +5,7 @@
  * the leg has been at or above E for `resolveMinutes` windows in a row.
  */
 import { MINUTE_MS } from '../params.ts';
-import { alertId, type AlertChange, type Severity } from './alertLifecycle.ts';
+import { alertId, type AlertChange, type OpenAlertBase, type Severity } from './alertLifecycle.ts';
 
 /** Windows with fewer experiences in a leg neither open nor resolve its alert. */
 export const LEG_MIN_EXPERIENCES = 30;
@@ -27,18 +27,9 @@ export interface LegMinute {
   bad: number;
 }
 
-interface OpenLegAlert {
-  id: string;
-  version: number;
-  startedAt: number;
-  detectedAt: number;
-  severity: Severity;
-  lastChangeAt: number;
+interface OpenLegAlert extends OpenAlertBase {
   /** Windows in a row at or above E. */
   recovered: number;
-  events: number;
-  experiences: number;
-  bad: number;
 }
 
 export interface LegAlertState {

@@ -21,7 +21,7 @@
  *   reference value (the rate at which S neither grows nor shrinks, between p0 and p1).
  */
 import { HOUR_MS, MINUTE_MS } from '../params.ts';
-import { alertId, type AlertChange, type Severity } from './alertLifecycle.ts';
+import { alertId, type AlertChange, type OpenAlertBase, type Severity } from './alertLifecycle.ts';
 
 export interface HealthParams {
   /** h: the CUSUM alarm threshold. */
@@ -78,19 +78,9 @@ const MAX_RECENT_MINUTES = 240;
 
 type Counts = [minute: number, events: number, experiences: number, bad: number];
 
-interface OpenAlert {
-  id: string;
-  version: number;
-  startedAt: number;
-  detectedAt: number;
-  severity: Severity;
-  lastChangeAt: number;
+interface OpenAlert extends OpenAlertBase {
   /** Frozen when the alert opened. */
   p0: number;
-  /** Evidence since startedAt. */
-  events: number;
-  experiences: number;
-  bad: number;
   /** Minutes since the alert opened (newest last), for the current rate and resolving. */
   recent: Counts[];
 }

@@ -26,6 +26,7 @@ import { emptyLegAlerts, legAlert, type LegAlertParams, type LegAlertState, type
 import { emptyHealth, touchpointHealth, type HealthParams, type HealthRow, type TouchpointHealthState, type TouchpointMinute } from '../folds/touchpointHealth.ts';
 import { MINUTE_MS } from '../params.ts';
 import { chTime } from './rawRows.ts';
+import { chMinute } from './resultRows.ts';
 
 export const ALERT_EVENT = 'AlertEvent';
 const STAGE = 'alerts';
@@ -65,8 +66,6 @@ interface StageState {
 }
 
 type Position = Pick<AlertChange, 'changedAt' | 'alertId' | 'version'>;
-
-const chMinute = (ms: number) => chTime(ms).slice(0, 19);
 
 export function healthRowOf(r: HealthRow) {
   return {

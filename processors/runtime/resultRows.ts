@@ -14,7 +14,7 @@ export type ResultTable =
   | 'death_spirals' | 'customer_memory' | 'journeys' | 'late_events' | 'leg_consistency';
 
 /** ClickHouse DateTime (seconds) text. */
-const chMinute = (ms: number) => chTime(ms).slice(0, 19);
+export const chMinute = (ms: number) => chTime(ms).slice(0, 19);
 
 export function resultRows(out: MetricOutputs, partition: number, p: MetricParams): Record<Exclude<ResultTable, 'leg_consistency'>, object[]> {
   return {
