@@ -3,13 +3,19 @@
  * project's local Kafka, started here and stopped after the run if we started it.
  * A broker that cannot start fails the whole run; nothing is skipped.
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { loadConfig } from '../../platform/config.ts';
 import { probeBroker } from '../../platform/kafka/client.ts';
 import { startLocalBroker, stopLocalBroker } from '../../platform/kafka/localBroker.ts';
 
 let startedHere = false;
+let analystDir: string | undefined;
 
 export async function setup(): Promise<void> {
+  // The simulated run the analyst-facing tests share (tests/analystData.ts): one per test run.
+  if (!process.env.CX_TEST_ANALYST_DIR) process.env.CX_TEST_ANALYST_DIR = analystDir = mkdtempSync(join(tmpdir(), 'cx-analyst-'));
   const config = loadConfig();
   if (config.kafkaBrokers) {
     await probeBroker(config.kafkaBrokers[0] as string);
@@ -23,5 +29,6 @@ export async function setup(): Promise<void> {
 }
 
 export async function teardown(): Promise<void> {
+  if (analystDir) rmSync(analystDir, { recursive: true, force: true });
   if (startedHere) await stopLocalBroker(loadConfig());
 }
