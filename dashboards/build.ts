@@ -12,11 +12,27 @@
 import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { Dashboard } from '@grafana/grafana-foundation-sdk/dashboard';
 import { alertRuleFile, type AlertRulesConfig } from './alerts/rules.ts';
+import { journeysDashboard } from './journeys.ts';
+import { liveDashboard, type DashboardConfig } from './live.ts';
+import { pipelineDashboard } from './pipeline.ts';
 
 export const BUILD_DIR = fileURLToPath(new URL('./build/', import.meta.url));
 
-export type BuildConfig = AlertRulesConfig;
+export type BuildConfig = AlertRulesConfig & DashboardConfig;
+
+export interface DashboardModel {
+  uid: string;
+  title: string;
+  /** The dashboard JSON model Grafana provisions (dashboards/<uid>.json). */
+  model: Dashboard;
+}
+
+/** The dashboards, as Grafana JSON models: live operations, journeys for analysts, the pipeline. */
+export function dashboardModels(config: BuildConfig): DashboardModel[] {
+  return [liveDashboard(config), journeysDashboard(config), pipelineDashboard(config)].map((model) => ({ uid: model.uid as string, title: model.title as string, model }));
+}
 
 export interface BuiltFile {
   /** Relative to the output directory, with "/" separators. */
@@ -32,7 +48,11 @@ const json = (value: unknown) => `${JSON.stringify(value, null, 2)}\n`;
 export function renderBuild(config: BuildConfig): BuiltFile[] {
   const rules = alertRuleFile(config);
   const titles = rules.groups.flatMap((g) => g.rules.map((r) => r.title));
-  return [{ path: 'alerting/cx-alert-rules.json', text: json(rules), what: `${titles.length} alert rules: ${titles.join(', ')}` }];
+  const panels = (d: Dashboard) => (d.panels ?? []).filter((p) => p.type !== 'row').length;
+  return [
+    { path: 'alerting/cx-alert-rules.json', text: json(rules), what: `${titles.length} alert rules: ${titles.join(', ')}` },
+    ...dashboardModels(config).map((d) => ({ path: `dashboards/${d.uid}.json`, text: json(d.model), what: `dashboard "${d.title}", ${panels(d.model)} panels` })),
+  ];
 }
 
 export interface BuildResult {

@@ -44,6 +44,8 @@ export interface AnalystDataset {
   sent: { touchpoints: number; outcomes: number; garbage: number; late: number };
   /** Rows per table when the build finished. */
   rows: Record<string, number>;
+  /** When the build finished: everything was stored before it (ingested_at, received_at), so it is "now" for dashboards. */
+  builtAt: string;
   buildMs: number;
 }
 
@@ -123,12 +125,14 @@ async function build(dir: string): Promise<void> {
     chatOutage: { from: iso(130), to: iso(150) },
     sent: { touchpoints: sent, outcomes: run.stats.outcomes, garbage: run.stats.garbage, late: stragglers.length },
     rows,
+    builtAt: '',
     buildMs: 0,
   };
   await admin.disconnect();
   await producer.disconnect();
   for (const w of [notify, alerts, metrics, ingest]) await w.stop();
   await store.close();
+  dataset.builtAt = new Date().toISOString();
   dataset.buildMs = Date.now() - t0;
   writeFileSync(join(dir, 'dataset.json'), `${JSON.stringify(dataset, null, 2)}\n`);
 }

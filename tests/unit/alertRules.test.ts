@@ -40,7 +40,7 @@ function durationMs(text: string): number {
   return ms;
 }
 
-describe('the committed alert-rule build', () => {
+describe('the committed build (alert rules and dashboards)', () => {
   it('is what `npx cx dashboards build` makes from the default configuration', () => {
     for (const f of renderBuild(defaults)) {
       const committed = join(BUILD_DIR, f.path);
@@ -49,9 +49,12 @@ describe('the committed alert-rule build', () => {
     }
   });
 
-  it('has no leftover rule files that Grafana would provision too', () => {
-    const expected = renderBuild(defaults).filter((f) => f.path.startsWith('alerting/')).map((f) => f.path.slice('alerting/'.length));
-    expect(readdirSync(join(BUILD_DIR, 'alerting')).sort()).toEqual(expected.sort());
+  it('has no leftover rule or dashboard files that Grafana would provision too', () => {
+    for (const folder of ['alerting', 'dashboards']) {
+      const expected = renderBuild(defaults).filter((f) => f.path.startsWith(`${folder}/`)).map((f) => f.path.slice(folder.length + 1));
+      expect(expected.length, folder).toBeGreaterThan(0);
+      expect(readdirSync(join(BUILD_DIR, folder)).sort(), folder).toEqual(expected.sort());
+    }
   });
 });
 
