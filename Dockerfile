@@ -1,4 +1,5 @@
-# The pipeline's own services (processor, emitter). Used by docker-compose.yml.
+# The pipeline's own services (processor, emitter, collector) and its tools (`cx report`,
+# `cx dashboards build`, `cx sql`). Used by docker-compose.yml.
 FROM node:20-bookworm-slim
 WORKDIR /app
 COPY package.json package-lock.json ./
@@ -11,6 +12,8 @@ COPY processors ./processors
 COPY schemas ./schemas
 COPY kafka ./kafka
 COPY examples ./examples
+COPY dashboards ./dashboards
+COPY report ./report
 ENV NODE_ENV=production
 ENTRYPOINT ["node", "bin/cx.js"]
 CMD ["process"]

@@ -8,8 +8,7 @@ import { GREEN, ORANGE, RED, YELLOW, barChartPanel, row, statPanel, tablePanel, 
 import { anyOf, channelVariable, departmentVariable, legVariable } from './variables.ts';
 import type { DashboardConfig } from './live.ts';
 
-/** A leg "failed" in a journey below this score, and was "great" at or above GREAT (docs/sql.md uses the same). */
-export const FAILED_LEG = 0.4;
+/** A leg "failed" in a journey below E (it could not hold the stool up), and was "great" at or above this (docs/sql.md uses the same). */
 export const GREAT_LEG = 0.8;
 
 export function journeysDashboard(config: DashboardConfig): dashboard.Dashboard {
@@ -84,13 +83,13 @@ export function journeysDashboard(config: DashboardConfig): dashboard.Dashboard 
     .withPanel(
       tablePanel({
         title: 'Journeys where one leg failed while the others were great',
-        description: `Journeys with all three legs scored, exactly one below ${FAILED_LEG} and the other two at ${GREAT_LEG} or above: a broken promise in one part of the business that the rest could not make up for.`,
+        description: `Journeys with all three legs scored, exactly one below ${E} and the other two at ${GREAT_LEG} or above: a broken promise in one part of the business that the rest could not make up for.`,
         sql:
           `SELECT customer_id, journey_id, last_at, round(score, 3) AS journey_score, weakest_leg AS failed_leg,\n` +
           `       round(product_score, 2) AS product, round(operations_score, 2) AS operations, round(sales_marketing_score, 2) AS sales_marketing, weakest_touchpoint\n` +
           `FROM ${db}.journeys FINAL\n` +
           `WHERE $__timeFilter(last_at) AND ${legScores.map((c) => `${c} IS NOT NULL`).join(' AND ')}\n` +
-          `  AND arrayCount(s -> s < ${FAILED_LEG}, [${legScores.join(', ')}]) = 1 AND arrayCount(s -> s >= ${GREAT_LEG}, [${legScores.join(', ')}]) = 2\n` +
+          `  AND arrayCount(s -> s < ${E}, [${legScores.join(', ')}]) = 1 AND arrayCount(s -> s >= ${GREAT_LEG}, [${legScores.join(', ')}]) = 2\n` +
           `  AND ${anyOf('weakest_leg', 'leg')} AND ${anyOf('weakest_channel', 'channel')}\n` +
           `ORDER BY last_at DESC\nLIMIT 100`,
         span: 14, height: 9,

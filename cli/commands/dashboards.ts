@@ -10,7 +10,7 @@ export function dashboardsCommand(program: Command): void {
     .description('build the alert rules (and dashboards) into JSON for Grafana provisioning; CLICKHOUSE_DATABASE and CX_STOOL_THRESHOLD are read now')
     .option('--out <dir>', 'output directory (default: dashboards/build)')
     .action(async (opts: { out?: string }) => {
-      // Loaded here, not at the top: the pipeline's image ships cli/ without dashboards/.
+      // Loaded here, not at the top: the SDK is only needed to build.
       const { BUILD_DIR, buildAll } = await import('../../dashboards/build.ts');
       const { written, removed } = buildAll(loadConfig(), opts.out ? resolve(opts.out) : BUILD_DIR);
       for (const f of removed) process.stdout.write(`removed ${relative(process.cwd(), f)} (not part of the build)\n`);
