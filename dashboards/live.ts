@@ -53,7 +53,7 @@ export function liveDashboard(config: DashboardConfig): dashboard.Dashboard {
         title: 'Does the stool stand?',
         description: `It stands when every leg's score is at least ${E}. The stool score is the weakest leg's score; a stool on one weak leg falls over however good the others are.`,
         sql: `SELECT toUInt8(any(stands)) AS \`stool\`, any(stool_score) AS \`stool score\`\nFROM ${db}.leg_consistency FINAL\nWHERE ${newestWindow}`,
-        span: 5, height: 7, decimals: 2, thresholds: { base: RED, steps: [[1, GREEN]] }, colorBackground: true,
+        span: 5, height: 7, unit: 'none', decimals: 2, thresholds: { base: RED, steps: [[1, GREEN]] }, colorBackground: true,
         mappings: [{ type: dashboard.MappingType.ValueToText, options: { '0': { text: 'Wobbles', color: RED, index: 0 }, '1': { text: 'Stands', color: GREEN, index: 1 } } }],
       }),
     )

@@ -119,7 +119,8 @@ export function barChartPanel(spec: PanelSpec & { horizontal?: boolean; stacked?
 /** Rows as they come; `colorCells` colours numeric cells by the thresholds. */
 export function tablePanel(spec: PanelSpec & { colorCells?: boolean }) {
   const b = apply(new table.PanelBuilder(), spec, ClickHouseFormat.Table).showHeader(true).filterable(false);
-  return spec.colorCells ? b.cellOptions({ type: common.TableCellDisplayMode.ColorBackground }) : b;
+  // applyToRow stated, so the options can only be read as colour-background ones (the schema's oneOf has no discriminator).
+  return spec.colorCells ? b.cellOptions({ type: common.TableCellDisplayMode.ColorBackground, applyToRow: false }) : b;
 }
 
 export const row = (title: string) => new dashboard.RowBuilder(title);
