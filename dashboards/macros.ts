@@ -15,7 +15,8 @@
  *    toDateTime(<to s>)`, `$__timeInterval(col)` is `toStartOfInterval(toDateTime(col),
  *    INTERVAL <n> second)`, and so on (see MACROS).
  *
- * Anything left that looks like a macro or a variable is an error, never passed on.
+ * Anything left that looks like a macro or a `$variable` is an error, never passed on
+ * (`[[x]]` is left alone unless x is a variable: it is also an array of arrays).
  */
 
 export interface VariableValue {
@@ -199,6 +200,8 @@ function interpolate(sql: string, ctx: MacroContext): string {
       // Macros ($__timeFilter...) are the back end's, expanded after this.
       return global && !fmt ? global(ctx) : whole;
     }
+    // [[x]] is also ClickHouse's array of arrays: as in Grafana, it is a variable only if one is defined by that name.
+    if (n2 !== undefined && !ctx.variables[name]) return whole;
     const v = variable(ctx, name, whole);
     if (v.selected === 'All' && v.allValue !== undefined) return v.allValue;
     return format(v.selected === 'All' ? v.options : v.selected, fmt, name);
@@ -231,7 +234,7 @@ export function expandMacros(sql: string, ctx: MacroContext): string {
       });
     }
   }
-  const left = /\$__\w+|\$\{[^}]*\}|\[\[[^\]]*\]\]/.exec(out);
+  const left = /\$__\w+|\$\{[^}]*\}/.exec(out);
   if (left) throw new MacroError(`unknown macro or variable ${left[0]} at ${left.index}: ${snippet(out, left.index)}`);
   return out;
 }
