@@ -52,6 +52,12 @@ describe('time macros', () => {
     expect(expandMacros('$__interval $__interval_ms $__from $__to $__range_s', ctx({}, 300_000))).toBe('5m 300000 1767323045678 1767333845000 10799');
   });
 
+  it("reads backslash-escaped and doubled quotes inside a string argument as ClickHouse does", () => {
+    // f('\')') is f applied to the one-character string ')'; so is f(''')').
+    expect(expandMacros("$__timeInterval(f('\\')'))", ctx())).toBe("toStartOfInterval(toDateTime(f('\\')')), INTERVAL 60 second)");
+    expect(expandMacros("$__timeInterval(f(''')'))", ctx())).toBe("toStartOfInterval(toDateTime(f(''')')), INTERVAL 60 second)");
+  });
+
   it('keeps nested parentheses and quotes inside a macro argument', () => {
     expect(expandMacros("$__timeFilter(toDateTime(coalesce(a, b), 'UTC'))", ctx())).toBe(
       "toDateTime(coalesce(a, b), 'UTC') >= toDateTime(1767323045) AND toDateTime(coalesce(a, b), 'UTC') <= toDateTime(1767333845)",
