@@ -3,6 +3,7 @@
  * and what it means. `loadConfig()` reads the environment; a bad value fails with a
  * message naming the variable. README's configuration table is checked against this.
  */
+import { homedir } from 'node:os';
 import { resolve } from 'node:path';
 import { z } from 'zod';
 
@@ -45,6 +46,8 @@ export const SETTINGS = {
   clickhousePassword: ['CLICKHOUSE_PASSWORD', z.string().default(''), 'ClickHouse password (server only).'],
   clickhouseDatabase: ['CLICKHOUSE_DATABASE', z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected a database name: letters, digits and "_", not starting with a digit').default('cx'), 'Database holding every table.'],
   clickhousePath: ['CX_CLICKHOUSE_PATH', z.string().default('data/clickhouse'), 'Data directory of the embedded engine. One process at a time can open it.'],
+  sqlPort: ['CX_SQL_PORT', wholeNumber(0, 65535).default(8124), 'Port on 127.0.0.1 where `npm start` serves its live data over ClickHouse\'s HTTP interface (read-only unless `--sql-writable`), for `npx cx sql` and ClickHouse tools; `--sql-port` overrides it, 0 picks a free port, and a port in use is replaced by a free one (printed at start).'],
+  sqlHistoryFile: ['CX_SQL_HISTORY', z.string().min(1).default('~/.cx_sql_history'), 'History file of the interactive `npx cx sql` prompt (its last 1000 entries).'],
   batchMaxMessages: ['CX_BATCH_MAX_MESSAGES', positiveInt.default(5000), 'Most messages the processor writes to ClickHouse in one insert per partition.'],
   emitRate: ['CX_EMIT_RATE', z.coerce.number({ error: 'expected a number of events per second' }).nonnegative().default(200), 'Events per second the built-in emitter sends in `npm start`.'],
   collectorHost: ['CX_COLLECTOR_HOST', z.string().min(1).default('127.0.0.1'), 'Address the HTTP collector listens on (0.0.0.0 to accept other hosts).'],
@@ -102,5 +105,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     localKafkaDir: resolve(cwd, config.localKafkaDir),
     cacheDir: resolve(cwd, config.cacheDir),
     clickhousePath: resolve(cwd, config.clickhousePath),
+    sqlHistoryFile: resolve(cwd, config.sqlHistoryFile.replace(/^~(?=$|\/)/, homedir())),
   };
 }

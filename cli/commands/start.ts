@@ -1,8 +1,10 @@
 import type { Command } from 'commander';
-import { loadConfig } from '../../platform/config.ts';
+import { recordEndpoint } from '../../platform/clickhouse/endpoint.ts';
+import { PortInUseError, startStoreServer, type StoreServer } from '../../platform/clickhouse/storeServer.ts';
+import { loadConfig, type Config } from '../../platform/config.ts';
 import { consumerLag } from '../../platform/kafka/lag.ts';
 import { stopLocalBroker } from '../../platform/kafka/localBroker.ts';
-import { createLogger } from '../../platform/log.ts';
+import { createLogger, type Logger } from '../../platform/log.ts';
 import { alertStage, connectKafka, connectProducer, metricsWorker, notifyWorker, openMigratedStore, rawIngest, webhookNotifier } from '../../platform/pipeline.ts';
 import { ConsoleNotifier } from '../../processors/alerting/console.ts';
 import type { StoolWindow } from '../../processors/folds/legConsistency.ts';
@@ -11,6 +13,7 @@ import { onShutdown } from '../shutdown.ts';
 import { Teardown } from '../teardown.ts';
 import { numberOption } from '../options.ts';
 import { emitOptions, startLiveTraffic, type EmitOptions } from './emit.ts';
+import { portOption } from './store.ts';
 
 const fmt = (n: number) => n.toLocaleString('en-US');
 
@@ -23,12 +26,62 @@ function stoolText(w: StoolWindow | undefined): string {
   return `stool ${legs} ${w.stool.stands ? 'stands' : `wobbles (weakest ${w.stool.weakestLeg})`}`;
 }
 
+const SQL_WRITE_ADVICE = 'To write, stop `npx cx start` (then `npx cx sql` opens the data directory itself), or start it with --sql-writable.';
+
+interface SqlOptions {
+  sql: boolean;
+  sqlPort?: number;
+  sqlWritable?: boolean;
+}
+
+/**
+ * The live data over ClickHouse's HTTP interface, from this process: chdb lets one
+ * process open the data directory, and its connections to it run side by side, so the
+ * server's own connections query what the processors insert. A port in use is not a
+ * reason to stop the pipeline: a free port is served instead, and `cx sql` finds it
+ * through the endpoint record.
+ */
+async function serveLiveSql(config: Config, opts: SqlOptions, log: Logger, teardown: Teardown): Promise<string> {
+  const readOnly = !opts.sqlWritable;
+  const wanted = opts.sqlPort ?? config.sqlPort;
+  const serve = (port: number) =>
+    startStoreServer({
+      path: config.clickhousePath,
+      host: '127.0.0.1',
+      port,
+      readOnly,
+      readOnlyRefusal: { servedBy: 'the live data of `npx cx start`', writeAdvice: SQL_WRITE_ADVICE },
+      log,
+    });
+  let server: StoreServer;
+  let note = '';
+  try {
+    server = await serve(wanted).catch((err: unknown) => {
+      if (!(err instanceof PortInUseError)) throw err;
+      note = `; port ${wanted} is in use, so this is a free one (--sql-port or CX_SQL_PORT to choose)`;
+      return serve(0);
+    });
+  } catch (err) {
+    return `SQL: not served (${(err as Error).message}); the pipeline runs on, and \`npx cx sql\` opens the data after it stops`;
+  }
+  let forget: (() => void) | undefined;
+  teardown.add('stop serving SQL', async () => {
+    forget?.();
+    await server.close();
+  });
+  forget = recordEndpoint(config.clickhousePath, { url: server.url, readOnly, servedBy: '`npx cx start`', writeAdvice: readOnly ? SQL_WRITE_ADVICE : undefined });
+  return `SQL: ${server.url} (${readOnly ? 'read-only' : 'read-write'}${note}) — npx cx sql, or CLICKHOUSE_URL=${server.url} for any ClickHouse HTTP tool`;
+}
+
 export function startCommand(program: Command): void {
   emitOptions(program.command('start'))
     .description('the main job: local Kafka (unless KAFKA_BROKERS), ClickHouse (embedded unless CLICKHOUSE_URL), live simulated traffic, the processors and touchpoint alerts (printed as they open and resolve), with a live status line; Ctrl-C stops cleanly')
     .option('--duration <seconds>', 'stop by itself after this long', numberOption(1))
     .option('--keep-kafka', 'leave the local broker running on exit (it is stopped if this command started it)')
-    .action(async (opts: EmitOptions & { duration?: number; keepKafka?: boolean }) => {
+    .option('--sql-port <port>', 'port on 127.0.0.1 serving the live data over ClickHouse\'s HTTP interface, for `npx cx sql` and ClickHouse tools (default CX_SQL_PORT, 8124; 0: any free port)', portOption)
+    .option('--sql-writable', 'let that endpoint take inserts and DDL too (default: read-only)')
+    .option('--no-sql', 'do not serve the live data')
+    .action(async (opts: EmitOptions & SqlOptions & { duration?: number; keepKafka?: boolean }) => {
       const config = loadConfig();
       // The status line is the interface here; logs only for problems unless LOG_LEVEL says otherwise.
       const log = createLogger(process.env.LOG_LEVEL ? config.logLevel : 'warn', 'cx');
@@ -49,6 +102,8 @@ export function startCommand(program: Command): void {
       const store = await openMigratedStore(config, log);
       teardown.add('close the store', () => store.close());
       say(`ClickHouse: ${store.where}, database ${store.database}`);
+      // With CLICKHOUSE_URL the data is on a server every tool can reach already.
+      if (store.embedded) say(opts.sql ? await serveLiveSql(config, opts, log, teardown) : 'SQL: not served (--no-sql); `npx cx sql` opens the data after this stops');
       say(config.kafkaBrokers ? `Kafka: ${config.kafkaBrokers.join(',')}` : 'Kafka: starting the local broker (the first run fetches it from Maven Central)...');
       const kafka = await connectKafka(config, log).catch(fail);
       if (kafka.startedBroker && !opts.keepKafka) {

@@ -1,10 +1,11 @@
 import { InvalidArgumentError, type Command } from 'commander';
+import { recordEndpoint } from '../../platform/clickhouse/endpoint.ts';
 import { startStoreServer } from '../../platform/clickhouse/storeServer.ts';
 import { loadConfig } from '../../platform/config.ts';
 import { createLogger } from '../../platform/log.ts';
 import { onShutdown } from '../shutdown.ts';
 
-function portOption(value: string): number {
+export function portOption(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError('expected a port, a whole number from 0 (any free port) to 65535');
   return n;
@@ -32,8 +33,19 @@ export function storeCommand(program: Command): void {
       }
       const log = createLogger(config.logLevel, 'cx-store');
       const readOnly = opts.readOnly ?? false;
-      const server = await startStoreServer({ path: config.clickhousePath, host: opts.host, port: opts.port, readOnly, log });
+      const writeAdvice = 'To write, run `npx cx store serve` without --read-only (or stop it: `npx cx sql` then opens the data directory itself).';
+      const server = await startStoreServer({
+        path: config.clickhousePath,
+        host: opts.host,
+        port: opts.port,
+        readOnly,
+        readOnlyRefusal: { servedBy: 'cx store serve --read-only', writeAdvice },
+        log,
+      });
+      // So `npx cx sql` finds this server by itself.
+      const forget = recordEndpoint(config.clickhousePath, { url: server.url, readOnly, servedBy: '`npx cx store serve`', writeAdvice: readOnly ? writeAdvice : undefined });
       onShutdown(async () => {
+        forget();
         await server.close();
       });
       if (!['127.0.0.1', 'localhost', '::1'].includes(opts.host)) {

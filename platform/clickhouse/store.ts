@@ -3,7 +3,7 @@
  * or the embedded engine (chdb) plugged into the same client. Everything above
  * this file is one code path.
  */
-import { createClient, type ClickHouseClient, type ClickHouseSettings } from '@clickhouse/client';
+import { ClickHouseLogLevel, createClient, type ClickHouseClient, type ClickHouseSettings } from '@clickhouse/client';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Config } from '../config.ts';
@@ -63,7 +63,20 @@ function settings(token = ''): ClickHouseSettings {
   return { insert_deduplication_token: token };
 }
 
-export async function openStore(config: Pick<Config, 'clickhouseUrl' | 'clickhouseUser' | 'clickhousePassword' | 'clickhouseDatabase' | 'clickhousePath'>): Promise<Store> {
+export interface OpenStoreOptions {
+  /**
+   * No log lines from the client: the caller reports every error itself (`cx sql`).
+   * Otherwise the client logs a failed request before the caller sees it.
+   */
+  quiet?: boolean;
+  /** How long a request to a server may take (default 25 s, below the consumer session timeout; an analyst's query can take longer). */
+  requestTimeoutMs?: number;
+}
+
+export async function openStore(
+  config: Pick<Config, 'clickhouseUrl' | 'clickhouseUser' | 'clickhousePassword' | 'clickhouseDatabase' | 'clickhousePath'>,
+  options: OpenStoreOptions = {},
+): Promise<Store> {
   let client: ClickHouseClient;
   let where: string;
   const embedded = !config.clickhouseUrl;
@@ -73,7 +86,8 @@ export async function openStore(config: Pick<Config, 'clickhouseUrl' | 'clickhou
       username: config.clickhouseUser,
       password: config.clickhousePassword,
       // Below the consumer session timeout, so a hung insert cannot outlive the worker's partitions.
-      request_timeout: 25_000,
+      request_timeout: options.requestTimeoutMs ?? 25_000,
+      ...(options.quiet ? { log: { level: ClickHouseLogLevel.OFF } } : {}),
     });
     where = config.clickhouseUrl;
   } else {
@@ -87,7 +101,8 @@ export async function openStore(config: Pick<Config, 'clickhouseUrl' | 'clickhou
       if (holder !== undefined || /lock/i.test(message)) {
         throw new StoreLockedError(
           `the embedded ClickHouse data directory ${config.clickhousePath} is open in another process (${holder ? `pid ${holder}: ` : ''}a running \`npm start\`, \`cx process\` or \`cx store serve\`?). ` +
-            'Only one process can open it: stop that process, share it with `npx cx store serve` and CLICKHOUSE_URL=http://127.0.0.1:8123, or use a ClickHouse server.',
+            'Only one process can open it. `npm start` and `cx store serve` serve it over ClickHouse\'s HTTP interface at the URL they print: `npx cx sql` finds it by itself, ' +
+              'other commands take CLICKHOUSE_URL=that URL (writes need a read-write endpoint). Or stop that process, or use a ClickHouse server.',
         );
       }
       throw err;

@@ -5,6 +5,12 @@
  * /ping, errors in ClickHouse's own text), so any number of processes share the data
  * through CLICKHOUSE_URL with `openStore` unchanged.
  *
+ * The process that already holds the directory can serve it too (`npm start` does, for
+ * live SQL): chdb lets connections to one directory coexist in a process and runs
+ * statements on different connections in parallel, so the server's connections read
+ * what the pipeline's connection inserts without waiting for it, or it for them
+ * (tests/integration/liveSql.test.ts).
+ *
  * Mapping: the SQL is the `query` URL parameter, then a newline, then the body (the
  * client sends inserts as `query=INSERT ... FORMAT X` plus the rows as the body, and
  * everything else as a body); `param_<name>` become query parameters; `database`,
@@ -21,6 +27,7 @@ import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify';
 import type { ChdbResult, Session } from 'chdb';
 import type { Logger } from '../log.ts';
 import { READS } from './statements.ts';
+import { liveEndpoint } from './endpoint.ts';
 import { lockHolder, StoreLockedError } from './store.ts';
 
 export interface StoreServerOptions {
@@ -32,6 +39,11 @@ export interface StoreServerOptions {
   port?: number;
   /** Refuse anything but reads (SELECT, WITH, SHOW, DESCRIBE, EXPLAIN, EXISTS). */
   readOnly?: boolean;
+  /**
+   * What a refused write is told: who serves read-only, and how to get write access.
+   * Default: `cx store serve --read-only`, and to use a read-write `cx store serve`.
+   */
+  readOnlyRefusal?: { servedBy: string; writeAdvice: string };
   log?: Logger;
 }
 
@@ -40,6 +52,17 @@ export interface StoreServer {
   readonly url: string;
   /** Stops accepting requests, lets the ones in hand finish, then closes the data directory. */
   close(): Promise<void>;
+}
+
+/** The port is taken: the caller may pick another (port 0 takes any free one). */
+export class PortInUseError extends Error {
+  override name = 'PortInUseError';
+  constructor(
+    readonly host: string,
+    readonly port: number,
+  ) {
+    super(`port ${port} on ${host} is already in use (another \`cx store serve\`, \`npm start\` or a ClickHouse server?): stop it, or pick another port with --port`);
+  }
 }
 
 /** An error the way ClickHouse writes it, which the client parses into a ClickHouseError (code, type, message). */
@@ -54,7 +77,7 @@ class ClickHouseHttpError extends Error {
   }
 
   get text(): string {
-    return `Code: ${this.code}. DB::Exception: ${this.message}. (${this.type})\n`;
+    return `Code: ${this.code}. DB::Exception: ${this.message.replace(/\.$/, '')}. (${this.type})\n`;
   }
 }
 
@@ -199,22 +222,27 @@ function contentType(format: string): string {
 
 export async function startStoreServer(options: StoreServerOptions): Promise<StoreServer> {
   const { path, host = '127.0.0.1', port = 8123, readOnly = false, log } = options;
+  const refusal = options.readOnlyRefusal ?? { servedBy: 'cx store serve --read-only', writeAdvice: 'Send inserts and DDL to a read-write `cx store serve`' };
   mkdirSync(path, { recursive: true });
   // Loaded here, not at the top: the engine is a large native library that
   // commands which do not serve a store should not pay for.
   const { Session: SessionCtor } = await import('chdb');
 
   // Held for the server's lifetime: it binds the data directory to this process (and
-  // takes its lock), so the connections opened per request attach to it.
+  // takes its lock, or joins this process's hold on it), so the connections opened per
+  // request attach to it.
   let owner: Session;
   try {
     owner = new SessionCtor(path);
   } catch (err) {
     const holder = lockHolder(path);
     if (holder !== undefined || /lock/i.test((err as Error).message ?? '')) {
+      const served = liveEndpoint(path);
       throw new StoreLockedError(
         `the embedded ClickHouse data directory ${path} is open in another process (${holder ? `pid ${holder}, ` : ''}a running \`npm start\`, \`cx process\` or \`cx store serve\`?). ` +
-          'Only one process can open it: stop that process; or, if it is a `cx store serve`, use that server through CLICKHOUSE_URL instead of starting another.',
+          (served
+            ? `That process serves it already: ${served.servedBy} at ${served.url} (${served.readOnly ? 'read-only' : 'read-write'}); use CLICKHOUSE_URL=${served.url} instead of starting another server.`
+            : 'Only one process can open it: stop that process; or, if it is a `cx store serve`, use that server through CLICKHOUSE_URL instead of starting another.'),
       );
     }
     throw err;
@@ -223,7 +251,8 @@ export async function startStoreServer(options: StoreServerOptions): Promise<Sto
   // chdb keeps SET settings, query parameters and USE for the life of a connection,
   // while a ClickHouse server gives each HTTP request a clean slate. So each request
   // gets a connection of its own (about 0.3 ms), states everything it needs on it, and
-  // requests run one at a time so the engine only ever has one statement in hand.
+  // requests run one at a time, so the server has at most one statement in the engine
+  // (a pipeline in the same process keeps its own, on its own connection).
   let tail: Promise<unknown> = Promise.resolve();
   function run(setup: string[], sql: string, format: string): Promise<ChdbResult> {
     const job = async () => {
@@ -287,7 +316,7 @@ export async function startStoreServer(options: StoreServerOptions): Promise<Sto
           164,
           'READONLY',
           readOnly
-            ? 'this endpoint is read-only (cx store serve --read-only): it runs SELECT, WITH, SHOW, DESCRIBE, EXPLAIN and EXISTS only. Send inserts and DDL to a read-write `cx store serve`'
+            ? `this endpoint is read-only (${refusal.servedBy}): it runs SELECT, WITH, SHOW, DESCRIBE, EXPLAIN and EXISTS only. ${refusal.writeAdvice}`
             : 'a GET request is read-only: send inserts and DDL with POST',
           403,
         );
@@ -338,7 +367,7 @@ export async function startStoreServer(options: StoreServerOptions): Promise<Sto
   } catch (err) {
     owner.close();
     if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') {
-      throw new Error(`port ${port} on ${host} is already in use (another \`cx store serve\` or a ClickHouse server?): stop it, or pick another port with --port`);
+      throw new PortInUseError(host, port);
     }
     throw err;
   }
