@@ -1,7 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { Command } from 'commander';
-import { openStore } from '../../platform/clickhouse/store.ts';
+import { openQueryStore } from '../../platform/clickhouse/endpoint.ts';
 import { loadConfig } from '../../platform/config.ts';
 
 interface ReportOptions {
@@ -41,7 +41,8 @@ export function reportCommand(program: Command): void {
       if (!chosen) throw new Error(`--dashboard ${opts.dashboard}: no such dashboard; expected one of ${models.map((d) => d.uid).join(', ')}`);
       const layout = readDashboard(chosen.model);
 
-      const store = await openStore(config);
+      // The live store of a running `npm start` when there is one (its read-only endpoint), else the store itself.
+      const { store } = await openQueryStore(config);
       let model;
       try {
         model = await collectReport(layout, store, range, {
