@@ -31,7 +31,13 @@ export interface DashboardModel {
 
 /** The dashboards, as Grafana JSON models: live operations, journeys for analysts, the pipeline. */
 export function dashboardModels(config: BuildConfig): DashboardModel[] {
-  return [liveDashboard(config), journeysDashboard(config), pipelineDashboard(config)].map((model) => ({ uid: model.uid as string, title: model.title as string, model }));
+  return [liveDashboard(config), journeysDashboard(config), pipelineDashboard(config)].map((model) => {
+    // Panel ids, stable by position: Grafana links, "view panel" and alert annotations address panels by id.
+    (model.panels ?? []).forEach((p, i) => {
+      if (!p.id) p.id = i + 1;
+    });
+    return { uid: model.uid as string, title: model.title as string, model };
+  });
 }
 
 export interface BuiltFile {

@@ -11,7 +11,7 @@ import * as gauge from '@grafana/grafana-foundation-sdk/gauge';
 import * as stat from '@grafana/grafana-foundation-sdk/stat';
 import * as table from '@grafana/grafana-foundation-sdk/table';
 import * as timeseries from '@grafana/grafana-foundation-sdk/timeseries';
-import { ClickHouseFormat, ClickHouseQueryBuilder } from './clickhouseQuery.ts';
+import { CLICKHOUSE_DATASOURCE, ClickHouseFormat, ClickHouseQueryBuilder } from './clickhouseQuery.ts';
 
 /** Grafana unit ids used here: 0..1 as %, plain numbers, seconds, per-second rates, none (scores in [0, 1]). */
 export type Unit = 'percentunit' | 'short' | 's' | 'ms' | 'reqps' | 'none' | 'dateTimeAsIso' | 'string';
@@ -55,6 +55,7 @@ interface Common<B> {
   max(m: number): B;
   thresholds(t: dashboard.ThresholdsConfigBuilder): B;
   withTarget(t: ClickHouseQueryBuilder): B;
+  datasource(d: typeof CLICKHOUSE_DATASOURCE): B;
 }
 
 function apply<B extends Common<B>>(builder: B, spec: PanelSpec, format: ClickHouseFormat): B {
@@ -63,6 +64,7 @@ function apply<B extends Common<B>>(builder: B, spec: PanelSpec, format: ClickHo
     .description(spec.description)
     .span(spec.span)
     .height(spec.height ?? 8)
+    .datasource({ ...CLICKHOUSE_DATASOURCE })
     .withTarget(new ClickHouseQueryBuilder(spec.sql).format(format));
   if (spec.unit) b = b.unit(spec.unit);
   if (spec.decimals !== undefined) b = b.decimals(spec.decimals);

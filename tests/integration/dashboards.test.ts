@@ -80,11 +80,15 @@ describe('dashboards as built', () => {
 
   it('give every panel a title, a description that explains it, and ClickHouse targets with what the plugin needs', () => {
     for (const d of built) {
+      const ids = ((d.model.panels ?? []) as { id?: number }[]).map((p) => p.id);
+      expect(ids.every((id) => Number.isInteger(id)), `${d.uid}: panel ids`).toBe(true);
+      expect(new Set(ids).size, `${d.uid}: panel ids are unique`).toBe(ids.length);
       const titles = panelsOf(d).map((p) => p.title);
       expect(new Set(titles).size, `${d.uid}: panel titles are unique`).toBe(titles.length);
       for (const p of panelsOf(d)) {
         const where = `${d.uid} / ${p.title}`;
         expect(p.description?.length ?? 0, `${where}: description`).toBeGreaterThan(40);
+        expect((p as { datasource?: unknown }).datasource, `${where}: datasource`).toEqual(CLICKHOUSE_DATASOURCE);
         const targets = targetsOf(p);
         expect(targets.length, `${where}: targets`).toBeGreaterThan(0);
         for (const t of targets) {
