@@ -3,8 +3,8 @@
  * customers at risk and whether they can be won back, and each department's signed
  * share of what customers remember.
  */
-import * as dashboard from '@grafana/grafana-foundation-sdk/dashboard';
-import { GREEN, ORANGE, RED, YELLOW, barChartPanel, row, statPanel, tablePanel, timeSeriesPanel } from './panels.ts';
+import type * as dashboard from '@grafana/grafana-foundation-sdk/dashboard';
+import { GREEN, ORANGE, RED, YELLOW, barChartPanel, row, statPanel, tablePanel, timeSeriesPanel, cxDashboard } from './panels.ts';
 import { anyOf, channelVariable, departmentVariable, legVariable } from './variables.ts';
 import type { DashboardConfig } from './live.ts';
 
@@ -21,15 +21,17 @@ export function journeysDashboard(config: DashboardConfig): dashboard.Dashboard 
     `       argMax(touchpoint, (occurred_at, event_id)) AS last_touchpoint, argMax(channel, (occurred_at, event_id)) AS last_channel\n` +
     `FROM ${db}.customer_memory FINAL\nWHERE occurred_at <= $__toTime\nGROUP BY customer_id`;
   const legScores = ['product_score', 'operations_score', 'sales_marketing_score'];
+  // Spirals that started in the range, touching a selected channel and department.
+  const spiralsInRange = `$__timeFilter(started_at) AND ${anyOf('channels', 'channel', { array: true })} AND ${anyOf('departments', 'department', { array: true })}`;
 
-  return new dashboard.DashboardBuilder('CX journeys')
-    .uid('cx-journeys')
-    .description('Journeys for analysts: scores and weakest links, death spirals, at-risk and recoverable customers, department impact.')
-    .tags(['cx', 'analysts'])
-    .editable()
-    .timezone('utc')
-    .time({ from: 'now-7d', to: 'now' })
-    .refresh('5m')
+  return cxDashboard({
+    uid: 'cx-journeys',
+    title: 'CX journeys',
+    description: 'Journeys for analysts: scores and weakest links, death spirals, at-risk and recoverable customers, department impact.',
+    audience: 'analysts',
+    from: 'now-7d',
+    refresh: '5m',
+  })
     .withVariable(channelVariable())
     .withVariable(legVariable())
     .withVariable(departmentVariable(db))
@@ -103,7 +105,7 @@ export function journeysDashboard(config: DashboardConfig): dashboard.Dashboard 
         description: 'Spirals that started in the range (3 or more bad experiences in a row, each within 7 days of the last, on at least two touchpoints), and how many are still open: the customer has had nothing but bad since.',
         sql:
           `SELECT count() AS started, countIf(status = 'open') AS \`still open\`\nFROM ${db}.death_spirals FINAL\n` +
-          `WHERE $__timeFilter(started_at) AND ${anyOf('channels', 'channel', { array: true })} AND ${anyOf('departments', 'department', { array: true })}`,
+          `WHERE ${spiralsInRange}`,
         span: 6, height: 8, unit: 'short', thresholds: { base: ORANGE },
       }),
     )
@@ -113,7 +115,7 @@ export function journeysDashboard(config: DashboardConfig): dashboard.Dashboard 
         description: 'How many bad experiences in a row the spirals that started in the range reached (8 and more together).',
         sql:
           `SELECT if(length >= 8, '8+', toString(length)) AS bad_in_a_row, count() AS spirals\nFROM ${db}.death_spirals FINAL\n` +
-          `WHERE $__timeFilter(started_at) AND ${anyOf('channels', 'channel', { array: true })} AND ${anyOf('departments', 'department', { array: true })}\n` +
+          `WHERE ${spiralsInRange}\n` +
           `GROUP BY bad_in_a_row\nORDER BY min(length)`,
         span: 6, height: 8, unit: 'short',
       }),
@@ -124,7 +126,7 @@ export function journeysDashboard(config: DashboardConfig): dashboard.Dashboard 
         description: 'The touchpoint sequences of the spirals that started in the range, most frequent first, with their mean length.',
         sql:
           `SELECT arrayStringConcat(path, ' → ') AS spiral_path, count() AS spirals, round(avg(length), 1) AS mean_length\nFROM ${db}.death_spirals FINAL\n` +
-          `WHERE $__timeFilter(started_at) AND ${anyOf('channels', 'channel', { array: true })} AND ${anyOf('departments', 'department', { array: true })}\n` +
+          `WHERE ${spiralsInRange}\n` +
           `GROUP BY spiral_path\nORDER BY spirals DESC, spiral_path\nLIMIT 15`,
         span: 12, height: 8,
       }),

@@ -9,7 +9,7 @@
 import * as dashboard from '@grafana/grafana-foundation-sdk/dashboard';
 import type { Config } from '../platform/config.ts';
 import { CHANNEL_SYMBOLS, LEG_SYMBOLS } from '../schemas/types.generated.ts';
-import { BLUE, GREEN, RED, YELLOW, barChartPanel, gaugePanel, row, statPanel, tablePanel, timeSeriesPanel } from './panels.ts';
+import { BLUE, GREEN, RED, YELLOW, barChartPanel, gaugePanel, row, statPanel, tablePanel, timeSeriesPanel, cxDashboard } from './panels.ts';
 import { anyOf, channelVariable, legVariable } from './variables.ts';
 
 export type DashboardConfig = Pick<Config, 'clickhouseDatabase' | 'stoolThreshold'>;
@@ -26,14 +26,14 @@ export function liveDashboard(config: DashboardConfig): dashboard.Dashboard {
   // The newest stool window in the range: "now" on a live board.
   const newestWindow = `window_end = (SELECT max(window_end) FROM ${db}.leg_consistency WHERE $__timeFilter(window_end))`;
 
-  return new dashboard.DashboardBuilder('CX consistency — live')
-    .uid('cx-live')
-    .description('The three-legged stool (product, operations, sales & marketing) live: leg scores and consistency, cross-channel drops, touchpoint health and alerts.')
-    .tags(['cx', 'operations'])
-    .editable()
-    .timezone('utc')
-    .time({ from: 'now-6h', to: 'now' })
-    .refresh('30s')
+  return cxDashboard({
+    uid: 'cx-live',
+    title: 'CX consistency — live',
+    description: 'The three-legged stool (product, operations, sales & marketing) live: leg scores and consistency, cross-channel drops, touchpoint health and alerts.',
+    audience: 'operations',
+    from: 'now-6h',
+    refresh: '30s',
+  })
     .withVariable(channelVariable())
     .withVariable(legVariable())
 

@@ -126,3 +126,15 @@ export function tablePanel(spec: PanelSpec & { colorCells?: boolean }) {
 }
 
 export const row = (title: string) => new dashboard.RowBuilder(title);
+
+/** A CX dashboard: in UTC, editable, tagged `cx` and its audience, over the last `from` (e.g. 'now-6h'). */
+export function cxDashboard(o: { uid: string; title: string; description: string; audience: string; from: string; refresh: string }) {
+  return new dashboard.DashboardBuilder(o.title)
+    .uid(o.uid)
+    .description(o.description)
+    .tags(['cx', o.audience])
+    .editable()
+    .timezone('utc')
+    .time({ from: o.from, to: 'now' })
+    .refresh(o.refresh);
+}

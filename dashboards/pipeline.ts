@@ -3,8 +3,8 @@
  * are, how far the processors are behind, and what was turned away (dead letters,
  * late events) or failed to reach people (alert deliveries).
  */
-import * as dashboard from '@grafana/grafana-foundation-sdk/dashboard';
-import { GREEN, ORANGE, RED, YELLOW, row, statPanel, tablePanel, timeSeriesPanel } from './panels.ts';
+import type * as dashboard from '@grafana/grafana-foundation-sdk/dashboard';
+import { GREEN, ORANGE, RED, YELLOW, row, statPanel, tablePanel, timeSeriesPanel, cxDashboard } from './panels.ts';
 import type { DashboardConfig } from './live.ts';
 
 export function pipelineDashboard(config: DashboardConfig): dashboard.Dashboard {
@@ -12,14 +12,14 @@ export function pipelineDashboard(config: DashboardConfig): dashboard.Dashboard 
   const received = (table: string, time: string, label: string, final = true) =>
     `SELECT $__timeInterval(${time}) AS time, '${label}' AS stream, count() AS n FROM ${db}.${table}${final ? ' FINAL' : ''} WHERE $__timeFilter(${time}) GROUP BY time`;
 
-  return new dashboard.DashboardBuilder('CX pipeline')
-    .uid('cx-pipeline')
-    .description('The pipeline itself: events in, rows written, freshness, processor lag, dead letters, late events and alert deliveries.')
-    .tags(['cx', 'pipeline'])
-    .editable()
-    .timezone('utc')
-    .time({ from: 'now-6h', to: 'now' })
-    .refresh('30s')
+  return cxDashboard({
+    uid: 'cx-pipeline',
+    title: 'CX pipeline',
+    description: 'The pipeline itself: events in, rows written, freshness, processor lag, dead letters, late events and alert deliveries.',
+    audience: 'pipeline',
+    from: 'now-6h',
+    refresh: '30s',
+  })
 
     .withRow(row('In and out'))
     .withPanel(
