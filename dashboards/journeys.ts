@@ -173,10 +173,10 @@ export function journeysDashboard(config: DashboardConfig): dashboard.Dashboard 
         description:
           'Per department over the range: experiences, share bad, cross-channel drops that landed on it, death spirals it took part in, and the memory impact per experience (first experiences excluded: they have no memory before).',
         sql:
-          `SELECT department, sum(experiences) AS experiences_n, sum(bad) / sum(experiences) AS bad_share, sum(drops_landed) AS drops_landed_n,\n` +
-          `       sum(spirals_joined) AS spirals_joined_n, sum(memory_impact) / nullIf(sum(experiences) - sum(first_experiences), 0) AS memory_impact_per_experience\n` +
+          `SELECT department, sum(experiences) AS experiences_n, round(sum(bad) / sum(experiences), 3) AS bad_share, sum(drops_landed) AS drops_landed_n,\n` +
+          `       sum(spirals_joined) AS spirals_joined_n, round(sum(memory_impact) / nullIf(sum(experiences) - sum(first_experiences), 0), 4) AS memory_impact_per_experience\n` +
           `FROM ${db}.department_impact FINAL\nWHERE $__timeFilter(minute) AND ${anyOf('department', 'department')}\nGROUP BY department\nHAVING experiences_n > 0\nORDER BY memory_impact_per_experience`,
-        span: 14, height: 9, decimals: 3,
+        span: 14, height: 9,
       }),
     )
     .build();

@@ -145,13 +145,13 @@ export function liveDashboard(config: DashboardConfig): dashboard.Dashboard {
         title: 'Open alerts',
         description:
           'Alerts open at the end of the range: touchpoints whose bad rate rose above their learned baseline (a Bernoulli CUSUM), and legs below the threshold. ' +
-          'baseline and current are bad rates (bad visits / visits).',
+          'baseline_rate and current_rate are bad rates (bad visits / visits).',
         sql:
-          `SELECT severity, kind, channel, touchpoint, leg, started_at, baseline, current, minutes, summary\n` +
+          `SELECT severity, kind, channel, touchpoint, leg, started_at, round(baseline, 3) AS baseline_rate, round(current, 3) AS current_rate, minutes, summary\n` +
           `FROM (SELECT * FROM ${db}.alerts FINAL WHERE changed_at <= $__toTime ORDER BY version DESC LIMIT 1 BY alert_id)\n` +
           `WHERE status != 'RESOLVED' AND ${anyOf('leg', 'leg')} AND (kind != 'TOUCHPOINT_DEGRADED' OR ${anyOf('channel', 'channel')})\n` +
           `ORDER BY severity = 'CRITICAL' DESC, started_at`,
-        span: 24, height: 7, decimals: 3,
+        span: 24, height: 7,
       }),
     )
     .withPanel(
@@ -168,13 +168,13 @@ export function liveDashboard(config: DashboardConfig): dashboard.Dashboard {
     .withPanel(
       tablePanel({
         title: 'Touchpoints in the last 15 minutes',
-        description: 'Per touchpoint, over the last 15 minutes of the range: visits, bad rate, the learned baseline rate and the detector state (OK, LEARNING or DEGRADED). Worst first.',
+        description: 'Per touchpoint, over the last 15 minutes of the range: visits, bad rate, the learned baseline rate and the detector state (ok, learning or degraded). Degraded first, then by bad rate.',
         sql:
-          `SELECT channel, touchpoint, sum(events) AS visits, if(visits = 0, NULL, sum(bad) / visits) AS bad_share,\n` +
-          `       argMax(baseline, minute) AS baseline_now, argMax(state, minute) AS state_now\n` +
+          `SELECT channel, touchpoint, sum(events) AS visits, if(visits = 0, NULL, round(sum(bad) / visits, 3)) AS bad_share,\n` +
+          `       round(argMax(baseline, minute), 3) AS baseline_now, argMax(state, minute) AS state_now\n` +
           `FROM ${db}.touchpoint_health FINAL\nWHERE minute > $__toTime - INTERVAL 15 MINUTE AND minute <= $__toTime AND ${anyOf('channel', 'channel')} AND ${anyOf('leg', 'leg')}\n` +
-          `GROUP BY channel, touchpoint\nORDER BY state_now = 'DEGRADED' DESC, bad_share DESC`,
-        span: 10, height: 9, decimals: 3,
+          `GROUP BY channel, touchpoint\nORDER BY state_now = 'degraded' DESC, bad_share DESC`,
+        span: 10, height: 9,
       }),
     )
 

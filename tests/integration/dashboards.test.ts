@@ -227,5 +227,10 @@ describe('every panel\'s SQL on a simulated run', () => {
     // The open-alerts table at the end of the step holds the checkout alert.
     const open = await d.store.query<{ touchpoint: string; kind: string }>(expandMacros(targetsOf(panel('Open alerts'))[0]?.rawSql as string, { ...context({}), ...step }));
     expect(open.some((a) => a.kind === 'TOUCHPOINT_DEGRADED' && a.touchpoint === 'checkout')).toBe(true);
+    // The last 15 minutes of the step: checkout is degraded, and listed first.
+    const recent = await d.store.query<{ touchpoint: string; state_now: string }>(
+      expandMacros(targetsOf(panel('Touchpoints in the last 15 minutes'))[0]?.rawSql as string, { ...context({}), ...step }),
+    );
+    expect(recent[0]).toMatchObject({ touchpoint: 'checkout', state_now: 'degraded' });
   });
 });
