@@ -115,26 +115,20 @@ export function startCommand(program: Command): void {
       say(`Kafka: ${kafka.brokers.join(',')}${kafka.startedBroker ? ' (local broker, started now)' : ''}; topics ${config.touchpointsTopic}, ${config.outcomesTopic}, ${config.deadLetterTopic}`);
 
       const ingest = rawIngest(config, kafka, store, log);
-      teardown.add('stop the processor', () => ingest.stop());
-      await ingest.start().catch(fail);
-      ingest.on('fatal', (err: Error) => {
-        process.stderr.write(`\ncx: the processor stopped for good (${err.message}); shutting down\n`);
-        void teardown.run().finally(() => process.exit(1));
-      });
+      // Each worker is stopped on the way out, and one that stops for good takes the job down with it.
+      const launch = async (what: string, worker: { start(): Promise<void>; stop(): Promise<void>; on(event: 'fatal', f: (err: Error) => void): unknown }) => {
+        teardown.add(`stop the ${what}`, () => worker.stop());
+        await worker.start().catch(fail);
+        worker.on('fatal', (err: Error) => {
+          process.stderr.write(`\ncx: the ${what} stopped for good (${err.message}); shutting down\n`);
+          void teardown.run().finally(() => process.exit(1));
+        });
+      };
+      await launch('processor', ingest);
       const metrics = metricsWorker(config, kafka, store, log);
-      teardown.add('stop the metric processors', () => metrics.stop());
-      await metrics.start().catch(fail);
-      metrics.on('fatal', (err: Error) => {
-        process.stderr.write(`\ncx: the metric processors stopped for good (${err.message}); shutting down\n`);
-        void teardown.run().finally(() => process.exit(1));
-      });
+      await launch('metric processors', metrics);
       const alerts = alertStage(config, kafka, store, log);
-      teardown.add('stop the alert stage', () => alerts.stop());
-      await alerts.start().catch(fail);
-      alerts.on('fatal', (err: Error) => {
-        process.stderr.write(`\ncx: the alert stage stopped for good (${err.message}); shutting down\n`);
-        void teardown.run().finally(() => process.exit(1));
-      });
+      await launch('alert stage', alerts);
       // Alert changes as they happen, above the status line (and to the webhook, when configured).
       const tty = process.stdout.isTTY;
       const above = { write: (s: string) => process.stdout.write(tty ? `\r\x1b[2K${s}` : s) } as unknown as NodeJS.WritableStream;
