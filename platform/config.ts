@@ -26,7 +26,17 @@ const positiveNumber = (what: string) => z.coerce.number({ error: `expected a po
 const share = z.coerce.number({ error: 'expected a number from 0 to 1' }).min(0, { error: 'expected a number from 0 to 1' }).max(1, { error: 'expected a number from 0 to 1' });
 const topicName = z.string().regex(/^[A-Za-z0-9._-]{1,249}$/, 'expected a Kafka topic name: letters, digits, ".", "_" or "-"');
 
-/** Setting name -> [environment variable, schema with default, description]. */
+/**
+ * How a setting's value may be shown. `secret`: never (only whether it is set);
+ * `url`: with any password in it replaced by ***. Everything that prints or logs
+ * configuration goes through `shownValue`/`redactor`, so this flag is the one place
+ * that decides what is secret.
+ */
+export type Exposure = 'secret' | 'url';
+const SECRET = { exposure: 'secret' } as const;
+const URL_WITH_CREDENTIALS = { exposure: 'url' } as const;
+
+/** Setting name -> [environment variable, schema with default, description, exposure when not plain]. */
 export const SETTINGS = {
   kafkaBrokers: ['KAFKA_BROKERS', brokerList.optional(), 'Kafka bootstrap servers. Unset: the project starts its own local broker.'],
   kafkaClientId: ['KAFKA_CLIENT_ID', z.string().min(1).default('cx-pipeline'), 'Client id sent to Kafka.'],
@@ -41,20 +51,30 @@ export const SETTINGS = {
   alertsTopic: ['CX_TOPIC_ALERTS', topicName.default('cx.alerts.v1'), 'Topic of alert lifecycle events.'],
   consumerGroup: ['CX_CONSUMER_GROUP', z.string().min(1).default('cx-processors'), 'Consumer group of the processors; workers in one group share partitions.'],
   sessionTimeoutMs: ['CX_CONSUMER_SESSION_TIMEOUT_MS', wholeNumber(6000).default(30_000), 'How long a silent worker keeps its partitions before the group hands them to others.'],
-  clickhouseUrl: ['CLICKHOUSE_URL', z.url({ protocol: /^https?$/, error: 'expected an http(s) URL, e.g. http://127.0.0.1:8123' }).optional(), 'ClickHouse server over HTTP, e.g. http://127.0.0.1:8123. Unset: the embedded engine (chdb).'],
+  clickhouseUrl: ['CLICKHOUSE_URL', z.url({ protocol: /^https?$/, error: 'expected an http(s) URL, e.g. http://127.0.0.1:8123' }).optional(), 'ClickHouse server over HTTP, e.g. http://127.0.0.1:8123. Unset: the embedded engine (chdb).', URL_WITH_CREDENTIALS],
   clickhouseUser: ['CLICKHOUSE_USER', z.string().default('default'), 'ClickHouse user (server only).'],
-  clickhousePassword: ['CLICKHOUSE_PASSWORD', z.string().default(''), 'ClickHouse password (server only).'],
+  clickhousePassword: ['CLICKHOUSE_PASSWORD', z.string().default(''), 'ClickHouse password (server only).', SECRET],
   clickhouseDatabase: ['CLICKHOUSE_DATABASE', z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected a database name: letters, digits and "_", not starting with a digit').default('cx'), 'Database holding every table.'],
   clickhousePath: ['CX_CLICKHOUSE_PATH', z.string().default('data/clickhouse'), 'Data directory of the embedded engine. One process at a time can open it.'],
   sqlPort: ['CX_SQL_PORT', wholeNumber(0, 65535).default(8124), 'Port on 127.0.0.1 where `npm start` serves its live data over ClickHouse\'s HTTP interface (read-only unless `--sql-writable`), for `npx cx sql` and ClickHouse tools; `--sql-port` overrides it, 0 picks a free port, and a port in use is replaced by a free one (printed at start).'],
   sqlHistoryFile: ['CX_SQL_HISTORY', z.string().min(1).default('~/.cx_sql_history'), 'History file of the interactive `npx cx sql` prompt (its last 1000 entries).'],
+  sqlPassword: ['CX_SQL_PASSWORD', z.string().min(1).optional(), 'Password the SQL endpoint (`npm start`\'s live SQL, `cx store serve`) requires, as a ClickHouse server takes it: HTTP basic auth, X-ClickHouse-Key, or password=. Unset: no authentication (then it should listen on 127.0.0.1 only, the default).', SECRET],
+  sqlMaxExecutionSeconds: ['CX_SQL_MAX_EXECUTION_SECONDS', positiveNumber('seconds').default(60), 'A query on the read-only SQL endpoint running longer than this is stopped with an error (TIMEOUT_EXCEEDED).'],
+  sqlMaxResultBytes: ['CX_SQL_MAX_RESULT_BYTES', positiveInt.default(268_435_456), 'Largest result the read-only SQL endpoint returns (bytes, default 256 MiB); a larger one is an error, never a truncated answer.'],
+  sqlMaxConcurrent: ['CX_SQL_MAX_CONCURRENT', wholeNumber(1, 64).default(4), 'Queries the SQL endpoint runs at once; more wait their turn (within the time limit).'],
   batchMaxMessages: ['CX_BATCH_MAX_MESSAGES', positiveInt.default(5000), 'Most messages the processor writes to ClickHouse in one insert per partition.'],
   emitRate: ['CX_EMIT_RATE', z.coerce.number({ error: 'expected a number of events per second' }).nonnegative().default(200), 'Events per second the built-in emitter sends in `npm start`.'],
   collectorHost: ['CX_COLLECTOR_HOST', z.string().min(1).default('127.0.0.1'), 'Address the HTTP collector listens on (0.0.0.0 to accept other hosts).'],
   collectorPort: ['CX_COLLECTOR_PORT', port.default(8080), 'Port of the HTTP collector.'],
-  collectorToken: ['CX_COLLECTOR_TOKEN', z.string().min(16, 'expected at least 16 characters').optional(), 'Bearer token the collector requires on /v1/*. Unset: no authentication.'],
+  collectorToken: ['CX_COLLECTOR_TOKEN', z.string().min(16, 'expected at least 16 characters').optional(), 'Bearer token the collector requires on /v1/*. Unset: no authentication (set but empty is an error, so a blank value cannot switch authentication off).', SECRET],
   collectorMaxBodyBytes: ['CX_COLLECTOR_MAX_BODY_BYTES', positiveInt.default(1_048_576), 'Largest request body the collector takes (larger: 413).'],
   collectorMaxBatch: ['CX_COLLECTOR_MAX_BATCH', positiveInt.default(1000), 'Most events in one collector request (more: 413).'],
+  collectorRequestTimeoutMs: ['CX_COLLECTOR_REQUEST_TIMEOUT_MS', wholeNumber(1000).default(30_000), 'A collector request (body included) taking longer than this is answered 408 (or 503 with what Kafka took) and closed.'],
+  collectorHeadersTimeoutMs: ['CX_COLLECTOR_HEADERS_TIMEOUT_MS', wholeNumber(500).default(10_000), 'A client must send a request\'s headers within this long of connecting.'],
+  collectorIdleTimeoutMs: ['CX_COLLECTOR_IDLE_TIMEOUT_MS', wholeNumber(100).default(5_000), 'A kept-alive collector connection with no request for this long is closed.'],
+  collectorShutdownMs: ['CX_COLLECTOR_SHUTDOWN_MS', wholeNumber(0).default(10_000), 'On SIGTERM the collector stops accepting, lets requests in hand finish for up to this long, then closes every connection.'],
+  producerBufferBytes: ['CX_PRODUCER_BUFFER_BYTES', positiveInt.default(67_108_864), 'Bytes of encoded events the producer SDK holds while Kafka is slow or away (default 64 MiB); a send that finds it full waits for room.'],
+  producerMaxBlockMs: ['CX_PRODUCER_MAX_BLOCK_MS', wholeNumber(0).default(60_000), 'How long a send waits for room in a full producer buffer before it fails with BufferFullError (nothing is dropped silently).'],
   // Metric parameters (DESIGN.md, "Definitions"; docs/metrics.md).
   horizonDays: ['CX_HORIZON_DAYS', positiveNumber('days').default(7), 'H: consecutive experiences this close form a transition (drops); this much silence ends a death spiral and a journey.'],
   memoryHalfLifeDays: ['CX_MEMORY_HALF_LIFE_DAYS', positiveNumber('days').default(30), 'h: half-life of a non-bad experience in customer memory.'],
@@ -72,14 +92,77 @@ export const SETTINGS = {
   alertMinHistory: ['CX_ALERT_MIN_HISTORY', positiveInt.default(100), 'Visits a touchpoint needs before its baseline is trusted; until then it is learning and never alerts.'],
   alertResolveMinutes: ['CX_ALERT_RESOLVE_MINUTES', positiveInt.default(10), 'An alert resolves when the bad rate has been back near baseline for this many minutes of event time (and at least 20 visits).'],
   alertUpdateMinutes: ['CX_ALERT_UPDATE_MINUTES', positiveInt.default(15), 'An open alert is re-published with fresh figures this often (event-time minutes), and whenever its severity changes.'],
-  alertWebhookUrl: ['CX_ALERT_WEBHOOK_URL', z.url({ protocol: /^https?$/, error: 'expected an http(s) URL, e.g. https://hooks.example.com/cx' }).optional(), 'Alert changes are POSTed here as JSON. Unset: no webhook.'],
-  alertWebhookSecret: ['CX_ALERT_WEBHOOK_SECRET', z.string().min(16, 'expected at least 16 characters').optional(), 'Secret for the webhook\'s HMAC-SHA256 signature header (X-CX-Signature). Unset: requests are not signed.'],
+  alertWebhookUrl: ['CX_ALERT_WEBHOOK_URL', z.url({ protocol: /^https?$/, error: 'expected an http(s) URL, e.g. https://hooks.example.com/cx' }).optional(), 'Alert changes are POSTed here as JSON. Unset: no webhook.', URL_WITH_CREDENTIALS],
+  alertWebhookSecret: ['CX_ALERT_WEBHOOK_SECRET', z.string().min(16, 'expected at least 16 characters').optional(), 'Secret for the webhook\'s HMAC-SHA256 signature header (X-CX-Signature). Unset: requests are not signed.', SECRET],
   alertWebhookTimeoutMs: ['CX_ALERT_WEBHOOK_TIMEOUT_MS', wholeNumber(100).default(5_000), 'A webhook request taking longer than this is abandoned and retried.'],
   alertWebhookMaxAttempts: ['CX_ALERT_WEBHOOK_MAX_ATTEMPTS', wholeNumber(1, 100).default(6), 'Attempts per alert change (with exponential backoff) before the webhook gives up on it.'],
   logLevel: ['LOG_LEVEL', z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'), 'Log level (logs are JSON lines on stderr).'],
 } as const;
 
 type Settings = typeof SETTINGS;
+export type SettingKey = keyof Settings;
+
+export function exposureOf(key: string): Exposure | undefined {
+  return ((SETTINGS as Record<string, readonly unknown[]>)[key]?.[3] as { exposure?: Exposure } | undefined)?.exposure;
+}
+
+/** A URL with its password (and any user name given with one) replaced by ***. */
+export function maskUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (!u.password) return url;
+    u.password = '***';
+    return u.toString().replace(/\/$/, url.endsWith('/') ? '/' : '');
+  } catch {
+    // Not a URL we can parse: hide anything that looks like user:password@.
+    return url.replace(/\/\/([^/@:]*):[^/@]*@/, '//$1:***@');
+  }
+}
+
+/** What a setting's value may look like in output: secrets as `*** (set)`, URLs without their password. */
+export function shownValue(key: string, value: unknown): string {
+  if (value === undefined || value === '') return '(unset)';
+  const exposure = exposureOf(key);
+  if (exposure === 'secret') return '*** (set)';
+  if (Array.isArray(value)) return value.join(',');
+  if (exposure === 'url') return maskUrl(String(value));
+  return String(value);
+}
+
+/** The secret strings in a configuration (values of secret settings, passwords inside URLs), longest first. */
+export function secretValues(config: Partial<Config>): string[] {
+  const out = new Set<string>();
+  for (const key of Object.keys(SETTINGS)) {
+    const value = (config as Record<string, unknown>)[key];
+    if (typeof value !== 'string' || !value) continue;
+    const exposure = exposureOf(key);
+    if (exposure === 'secret') out.add(value);
+    else if (exposure === 'url') {
+      try {
+        const password = new URL(value).password;
+        if (password) {
+          out.add(password);
+          out.add(decodeURIComponent(password));
+        }
+      } catch {
+        // unparsable: nothing to extract
+      }
+    }
+  }
+  // Very short values would blank out ordinary text; the schema asks for 16+ characters where it can.
+  return [...out].filter((s) => s.length >= 4).sort((a, b) => b.length - a.length);
+}
+
+/** Replaces every secret of `config` in a text with ***: for log lines and error messages that may quote them. */
+export function redactor(config: Partial<Config>): (text: string) => string {
+  const secrets = secretValues(config);
+  if (!secrets.length) return (text) => text;
+  return (text) => {
+    let out = text;
+    for (const s of secrets) if (out.includes(s)) out = out.split(s).join('***');
+    return out;
+  };
+}
 export type Config = { [K in keyof Settings]: z.output<Settings[K][1]> };
 
 export class ConfigError extends Error {
@@ -92,9 +175,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
   const problems: string[] = [];
   for (const [key, [variable, schema]] of Object.entries(SETTINGS)) {
     const raw = env[variable];
+    const exposure = exposureOf(key);
+    // A secret whose absence switches something off (CX_COLLECTOR_TOKEN: authentication)
+    // must not be switched off by a blank value, e.g. an unfilled template variable.
+    if (raw === '' && exposure === 'secret' && (schema as z.ZodType).safeParse(undefined).data === undefined) {
+      problems.push(`  ${variable} is set but empty: unset it to go without, or give it a value`);
+      continue;
+    }
     const parsed = (schema as z.ZodType).safeParse(raw === '' ? undefined : raw);
     if (parsed.success) out[key] = parsed.data;
-    else problems.push(`  ${variable}=${JSON.stringify(raw)}: ${parsed.error.issues.map((i) => i.message).join('; ')}`);
+    else problems.push(`  ${variable}=${exposure === 'secret' ? `(${raw?.length ?? 0} characters, hidden)` : JSON.stringify(exposure === 'url' && raw ? maskUrl(raw) : raw)}: ${parsed.error.issues.map((i) => i.message).join('; ')}`);
   }
   if (problems.length) {
     throw new ConfigError(`Invalid configuration:\n${problems.join('\n')}\nFix the variable(s) above or unset them to use the defaults (see README, "Configuration").`);

@@ -14,7 +14,7 @@ export function collectCommand(program: Command): void {
     .option('--host <host>', 'address (default: CX_COLLECTOR_HOST, 127.0.0.1)')
     .action(async (opts: { port?: number; host?: string }) => {
       const config = loadConfig();
-      const log = createLogger(config.logLevel, 'cx-collect');
+      const log = createLogger(config.logLevel, 'cx-collect', config);
       const kafka = await connectKafka(config, log);
       const producer = await connectProducer(config, kafka);
       const app = buildCollector({ producer, token: config.collectorToken, maxBodyBytes: config.collectorMaxBodyBytes, maxBatch: config.collectorMaxBatch });

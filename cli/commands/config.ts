@@ -1,16 +1,15 @@
 import type { Command } from 'commander';
-import { loadConfig, SETTINGS } from '../../platform/config.ts';
+import { loadConfig, SETTINGS, shownValue } from '../../platform/config.ts';
 
 export function configCommand(program: Command): void {
   program
     .command('config')
-    .description('print the effective configuration and the variable behind each setting')
+    .description('print the effective configuration and the variable behind each setting (secrets are shown only as set or unset)')
     .action(() => {
       const config = loadConfig();
+      const width = Math.max(...Object.values(SETTINGS).map(([v]) => v.length)) + 1;
       for (const [key, [variable]] of Object.entries(SETTINGS)) {
-        const value = config[key as keyof typeof config];
-        const shown = variable.includes('PASSWORD') && value ? '***' : Array.isArray(value) ? value.join(',') : value ?? '(unset)';
-        process.stdout.write(`${variable.padEnd(26)} ${String(shown)}\n`);
+        process.stdout.write(`${variable.padEnd(width)} ${shownValue(key, config[key as keyof typeof config])}\n`);
       }
     });
 }

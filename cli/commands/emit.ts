@@ -41,7 +41,7 @@ export function emitCommand(program: Command): void {
     .option('--count <n>', 'stop after this many messages', numberOption(1, true))
     .action(async (opts: EmitOptions) => {
       const config = loadConfig();
-      const log = createLogger(config.logLevel, 'cx-emit');
+      const log = createLogger(config.logLevel, 'cx-emit', config);
       const kafka = await connectKafka(config, log);
       const producer = await connectProducer(config, kafka);
       const run = startLiveTraffic(producer, config.touchpointsTopic, { ...opts, rate: opts.rate ?? config.emitRate });

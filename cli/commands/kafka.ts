@@ -12,7 +12,7 @@ export function kafkaCommand(program: Command): void {
     .description('fetch the broker (once), start it on 127.0.0.1, wait until it answers, and create the topics')
     .action(async () => {
       const config = loadConfig();
-      const log = createLogger(config.logLevel);
+      const log = createLogger(config.logLevel, 'cx', config);
       const r = await startLocalBroker(config, probeBroker, log);
       await ensureTopics(kafkaClient([r.bootstrap], config.kafkaClientId, log), config, log);
       process.stdout.write(`Kafka ${r.started ? 'started' : 'already running'} at ${r.bootstrap} (pid ${r.pid}); data in ${config.localKafkaDir}\n`);

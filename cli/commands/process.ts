@@ -25,7 +25,7 @@ export function processCommand(program: Command): void {
     .description('run a processor worker: raw events and dead letters, the metric folds (stool, drops, spirals, memory, journeys, departments) and touchpoint health and alerts into ClickHouse and the alerts topic; workers in one group share the partitions (Ctrl-C stops cleanly)')
     .action(async () => {
       const config = loadConfig();
-      const log = createLogger(config.logLevel, 'cx-process');
+      const log = createLogger(config.logLevel, 'cx-process', config);
       // A stop asked for while starting up still stops cleanly: undo whatever has started.
       const teardown = new Teardown();
       onShutdown(async (signal) => {

@@ -21,7 +21,7 @@ export function replayCommand(program: Command): void {
       // Both files are checked before anything connects to Kafka.
       if (!existsSync(file)) throw new Error(`${file}: no such file`);
       const mapping = readMapping(opts.mapping);
-      const log = createLogger(process.env.LOG_LEVEL ? config.logLevel : 'warn', 'cx-replay');
+      const log = createLogger(process.env.LOG_LEVEL ? config.logLevel : 'warn', 'cx-replay', config);
       const kafka = await connectKafka(config, log);
       const producer = await connectProducer(config, kafka);
       const bar = new cliProgress.SingleBar(

@@ -64,7 +64,7 @@ export function simulateCommand(program: Command): void {
       const truth = groundTruth(scenario);
       writeFileSync(truthFile, `${JSON.stringify(truth, null, 2)}\n`);
 
-      const log = createLogger(process.env.LOG_LEVEL ? config.logLevel : 'warn', 'cx-simulate');
+      const log = createLogger(process.env.LOG_LEVEL ? config.logLevel : 'warn', 'cx-simulate', config);
       const kafka = await connectKafka(config, log);
       const producer = await connectProducer(config, kafka);
 

@@ -84,7 +84,7 @@ export function startCommand(program: Command): void {
     .action(async (opts: EmitOptions & SqlOptions & { duration?: number; keepKafka?: boolean }) => {
       const config = loadConfig();
       // The status line is the interface here; logs only for problems unless LOG_LEVEL says otherwise.
-      const log = createLogger(process.env.LOG_LEVEL ? config.logLevel : 'warn', 'cx');
+      const log = createLogger(process.env.LOG_LEVEL ? config.logLevel : 'warn', 'cx', config);
       const say = (s: string) => process.stdout.write(`${s}\n`);
 
       // Everything started is undone in reverse order, on Ctrl-C and on a failure half-way.

@@ -31,7 +31,7 @@ export function storeCommand(program: Command): void {
             `Unset CLICKHOUSE_URL to serve the embedded data directory ${config.clickhousePath}.`,
         );
       }
-      const log = createLogger(config.logLevel, 'cx-store');
+      const log = createLogger(config.logLevel, 'cx-store', config);
       const readOnly = opts.readOnly ?? false;
       const writeAdvice = 'To write, run `npx cx store serve` without --read-only (or stop it: `npx cx sql` then opens the data directory itself).';
       const server = await startStoreServer({

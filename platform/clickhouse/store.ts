@@ -6,7 +6,7 @@
 import { ClickHouseLogLevel, createClient, type ClickHouseClient, type ClickHouseSettings } from '@clickhouse/client';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Config } from '../config.ts';
+import { maskUrl, type Config } from '../config.ts';
 
 export interface Store {
   readonly database: string;
@@ -89,7 +89,8 @@ export async function openStore(
       request_timeout: options.requestTimeoutMs ?? 25_000,
       ...(options.quiet ? { log: { level: ClickHouseLogLevel.OFF } } : {}),
     });
-    where = config.clickhouseUrl;
+    // Printed and logged: never with the password a URL may carry.
+    where = maskUrl(config.clickhouseUrl);
   } else {
     mkdirSync(config.clickhousePath, { recursive: true });
     const { createChdbConnection } = await import('chdb/connection');
