@@ -26,9 +26,25 @@ export interface SchemaVersion {
   fingerprint: Buffer;
 }
 
+/**
+ * Why bytes did not decode, one code per cause so an analyst can group dead letters by it:
+ * - `null`: no value at all (a tombstone);
+ * - `empty`: a value of zero bytes;
+ * - `not_avro`: no single-object marker (JSON, text, another encoding...);
+ * - `truncated`: the marker, but the header or the body ends early;
+ * - `trailing_bytes`: a whole record, then more bytes;
+ * - `malformed_body`: the body's bytes are not a record of the writer's schema (bad enum or union index, bad length);
+ * - `unknown_schema`: a fingerprint no version in schemas/ has.
+ */
+export type DecodeFailure = 'null' | 'empty' | 'not_avro' | 'truncated' | 'trailing_bytes' | 'malformed_body' | 'unknown_schema';
+
 export type Decoded =
   | { ok: true; family: string; version: number; value: Record<string, unknown> }
-  | { ok: false; code: 'undecodable' | 'unknown_schema'; reason: string };
+  | { ok: false; code: DecodeFailure; reason: string };
+
+/** avsc's own words for the two framing errors (Type#fromBuffer), told apart from any other body error. */
+const TRUNCATED = /truncated buffer/;
+const TRAILING = /trailing data/;
 
 export class SchemaRegistry {
   private readonly byFingerprint = new Map<string, SchemaVersion>();
@@ -85,13 +101,17 @@ export class SchemaRegistry {
 
   /** Decodes a single-object message into the newest version of its family. Never throws. */
   decode(message: Buffer | null): Decoded {
-    if (!message || message.length < HEADER_BYTES || message[0] !== 0xc3 || message[1] !== 0x01) {
-      const head = message ? message.subarray(0, 4).toString('hex') || 'empty' : 'null';
+    if (message === null) return { ok: false, code: 'null', reason: 'the message has no value (null, a tombstone): expected an Avro single-object encoded event' };
+    if (message.length === 0) return { ok: false, code: 'empty', reason: 'the message value is empty (0 bytes): expected an Avro single-object encoded event' };
+    if (message[0] !== 0xc3 || (message.length > 1 && message[1] !== 0x01)) {
       return {
         ok: false,
-        code: 'undecodable',
-        reason: `not Avro single-object encoding: expected marker c301 and 8 fingerprint bytes, got ${head} (${message?.length ?? 0} bytes)`,
+        code: 'not_avro',
+        reason: `not Avro single-object encoding: expected marker c301 and 8 fingerprint bytes, got ${message.subarray(0, 4).toString('hex')} (${message.length} bytes)`,
       };
+    }
+    if (message.length < HEADER_BYTES) {
+      return { ok: false, code: 'truncated', reason: `truncated header: Avro single-object encoding needs ${HEADER_BYTES} bytes (marker and fingerprint) before the body, got ${message.length}` };
     }
     const fp = message.subarray(2, HEADER_BYTES).toString('hex');
     const writer = this.byFingerprint.get(fp);
@@ -107,11 +127,10 @@ export class SchemaRegistry {
       const value = reader.type.fromBuffer(message.subarray(HEADER_BYTES), this.resolver(reader, writer)) as Record<string, unknown>;
       return { ok: true, family: writer.family, version: writer.version, value };
     } catch (err) {
-      return {
-        ok: false,
-        code: 'undecodable',
-        reason: `body does not decode as ${writer.family} v${writer.version}: ${(err as Error).message}`,
-      };
+      const message_ = (err as Error).message;
+      const code = TRUNCATED.test(message_) ? 'truncated' : TRAILING.test(message_) ? 'trailing_bytes' : 'malformed_body';
+      const what = code === 'truncated' ? 'the body ends before the record does' : code === 'trailing_bytes' ? 'bytes follow the end of the record' : message_;
+      return { ok: false, code, reason: `body does not decode as ${writer.family} v${writer.version}: ${what} (${message.length - HEADER_BYTES} body bytes)` };
     }
   }
 

@@ -1,4 +1,5 @@
 /** Rows of the raw tables, built from decoded events and their Kafka source. */
+import type { DecodeFailure } from '../../schemas/registry.ts';
 import type { OutcomeEvent, Rating, TouchpointEvent } from '../../schemas/contracts.ts';
 
 export interface Source {
@@ -64,7 +65,12 @@ export function outcomeRow(e: OutcomeEvent, schemaVersion: number, src: Source, 
   };
 }
 
-export type DeadLetterCode = 'undecodable' | 'unknown_schema' | 'wrong_topic' | 'invalid';
+/**
+ * `dead_letters.reason_code`: the decoder's causes (schemas/registry.ts DecodeFailure),
+ * then `wrong_topic` (a record of another family) and `invalid` (decoded, but breaks the
+ * contract's rules). Rows stored before these codes were split say `undecodable`.
+ */
+export type DeadLetterCode = DecodeFailure | 'wrong_topic' | 'invalid';
 
 export interface DeadLetter {
   code: DeadLetterCode;

@@ -229,7 +229,7 @@ describe('Dead-letter rate too high (last 5 minutes)', () => {
   const deadLetters = async (n: number, agoSeconds: number) => {
     await store.command(
       `INSERT INTO ${DB}.dead_letters (source_cluster, source_topic, source_partition, source_offset, raw_base64, raw_bytes, reason_code, reason, step, received_at)
-       SELECT 'test', 'cx.touchpoints.v1', 0, ${offset} + number, '', 0, 'undecodable', 'test', 'decode', now64(3) - INTERVAL ${agoSeconds} SECOND FROM numbers(${n})`,
+       SELECT 'test', 'cx.touchpoints.v1', 0, ${offset} + number, '', 0, 'not_avro', 'test', 'decode', now64(3) - INTERVAL ${agoSeconds} SECOND FROM numbers(${n})`,
     );
     offset += n;
   };

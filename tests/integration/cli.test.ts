@@ -38,7 +38,7 @@ describe('the cx command', () => {
     expect({ t: Number(counts.t), d: Number(counts.d) }).toEqual({ t: touchpoints, d: dead });
 
     const table = cx(['sql', 'SELECT reason_code, count() AS n FROM cx.dead_letters GROUP BY reason_code'], env);
-    expect(table.stdout).toContain('undecodable');
+    expect(table.stdout).toContain('not_avro');
     expect(table.stdout).toContain('1 row');
   });
 

@@ -32,12 +32,12 @@ describe('raw ingestion', () => {
     // Bad messages, interleaved with the valid ones, each of a different kind.
     const foreignFingerprint = Buffer.concat([Buffer.from('c301', 'hex'), Buffer.from('00112233445566ff', 'hex'), reg.encode(TOUCHPOINT_EVENT, base).subarray(10)]);
     const bad: { key: string; value: Buffer; code: string; reason: string }[] = [
-      { key: 'c-bad-1', value: Buffer.from('{"event_id": "not avro at all"}'), code: 'undecodable', reason: 'not Avro single-object encoding' },
+      { key: 'c-bad-1', value: Buffer.from('{"event_id": "not avro at all"}'), code: 'not_avro', reason: 'not Avro single-object encoding' },
       { key: 'c-bad-2', value: foreignFingerprint, code: 'unknown_schema', reason: 'unknown schema fingerprint 00112233445566ff' },
       // Schema-valid, semantically invalid: 11 on a 0..10 scale (encoded with the raw Avro writer, past the SDK's own check).
       { key: 'c-bad-3', value: reg.encode(TOUCHPOINT_EVENT, { ...base, event_id: '9a9a9a9a-0000-4000-8000-000000000001', rating: { scale: 'NPS_11', value: 11 } }), code: 'invalid', reason: 'rating.value: 11 is outside NPS_11' },
       { key: 'c-bad-4', value: reg.encode(OUTCOME_EVENT, outcomes[0]?.event), code: 'wrong_topic', reason: 'OutcomeEvent v1 on' },
-      { key: 'c-bad-5', value: reg.encode(TOUCHPOINT_EVENT, base).subarray(0, 20), code: 'undecodable', reason: 'does not decode as TouchpointEvent v1' },
+      { key: 'c-bad-5', value: reg.encode(TOUCHPOINT_EVENT, base).subarray(0, 20), code: 'truncated', reason: 'does not decode as TouchpointEvent v1: the body ends before the record does' },
     ];
 
     const sends: Promise<void>[] = [];

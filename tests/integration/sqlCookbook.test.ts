@@ -335,7 +335,7 @@ describe('docs/sql.md, the analyst cookbook, on a simulated run', () => {
   it('dead letters: the messages counted are the garbage the run sent', async () => {
     const { rows } = await answer(/dead-lettered/);
     expect(rows.reduce((s, r) => s + Number(r.messages), 0)).toBe(d.sent.garbage);
-    expect(rows.map((r) => r.reason_code)).toEqual(['undecodable']);
+    expect(rows.map((r) => r.reason_code)).toEqual(['not_avro']);
   });
 
   it('late events: the ones counted are the stragglers the run sent, and none of them is in customer memory', async () => {

@@ -30,7 +30,7 @@ describe('classify', () => {
 
   it('dead-letters each kind of bad message with its reason, bytes and source', () => {
     const garbage = classify(registry, families, src('tp', Buffer.from('hello')), now);
-    expect(garbage).toMatchObject({ table: 'dead_letters', row: { reason_code: 'undecodable', step: 'decode', raw_base64: Buffer.from('hello').toString('base64'), source_offset: '41', message_key: 'c-7' } });
+    expect(garbage).toMatchObject({ table: 'dead_letters', row: { reason_code: 'not_avro', step: 'decode', raw_base64: Buffer.from('hello').toString('base64'), source_offset: '41', message_key: 'c-7' } });
 
     const wrongFamily = classify(registry, families, src('tp', registry.encode(OUTCOME_EVENT, outcome)), now);
     expect(wrongFamily.row).toMatchObject({ reason_code: 'wrong_topic', reason: 'OutcomeEvent v1 on tp, which carries TouchpointEvent' });

@@ -1,4 +1,5 @@
 import { fileURLToPath } from 'node:url';
+import avro from 'avsc';
 import { describe, expect, it } from 'vitest';
 import { OUTCOME_EVENT, TOUCHPOINT_EVENT, type TouchpointEvent } from '../../schemas/contracts.ts';
 import { fingerprintBytes } from '../../schemas/fingerprint.ts';
@@ -60,9 +61,14 @@ describe('single-object encoding', () => {
     }
   });
 
-  it('turns bad bytes into a reason, never an exception', () => {
-    expect(registry.decode(Buffer.from('{"event_id":"x"}'))).toMatchObject({ ok: false, code: 'undecodable', reason: expect.stringContaining('expected marker c301') });
-    expect(registry.decode(null)).toMatchObject({ ok: false, code: 'undecodable' });
+  it('turns bad bytes into a reason, never an exception, with one code per cause', () => {
+    expect(registry.decode(Buffer.from('{"event_id":"x"}'))).toMatchObject({ ok: false, code: 'not_avro', reason: expect.stringContaining('expected marker c301') });
+    expect(registry.decode(null)).toMatchObject({ ok: false, code: 'null', reason: expect.stringContaining('tombstone') });
+    expect(registry.decode(Buffer.alloc(0))).toMatchObject({ ok: false, code: 'empty', reason: expect.stringContaining('0 bytes') });
+    // The marker alone, or with part of the fingerprint: a cut-off header, not foreign bytes.
+    expect(registry.decode(Buffer.from([0xc3]))).toMatchObject({ ok: false, code: 'truncated', reason: expect.stringContaining('got 1') });
+    expect(registry.decode(Buffer.from([0xc3, 0x01, 0xaa, 0xbb]))).toMatchObject({ ok: false, code: 'truncated', reason: expect.stringContaining('needs 10 bytes') });
+    expect(registry.decode(Buffer.from([0xc3, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0]))).toMatchObject({ ok: false, code: 'not_avro' });
 
     const foreign = Buffer.concat([Buffer.from([0xc3, 0x01]), Buffer.from('0123456789abcdef', 'hex'), Buffer.from([0x02])]);
     expect(registry.decode(foreign)).toEqual({
@@ -73,12 +79,30 @@ describe('single-object encoding', () => {
 
     const good = registry.encode(TOUCHPOINT_EVENT, event);
     const truncated = good.subarray(0, good.length - 5);
-    expect(registry.decode(truncated)).toMatchObject({ ok: false, code: 'undecodable', reason: expect.stringContaining('TouchpointEvent v1') });
+    expect(registry.decode(truncated)).toMatchObject({ ok: false, code: 'truncated', reason: expect.stringContaining('TouchpointEvent v1: the body ends before the record does') });
     const trailing = Buffer.concat([good, Buffer.from([0x00])]);
-    expect(registry.decode(trailing)).toMatchObject({ ok: false, code: 'undecodable' });
+    expect(registry.decode(trailing)).toMatchObject({ ok: false, code: 'trailing_bytes', reason: expect.stringContaining('bytes follow the end of the record') });
+    // A whole-length body whose bytes are not the schema's: the channel enum's index (zig-zag 0x7e = 63) is past its symbols.
+    const body = Buffer.from(good);
+    const channelAt = channelOffset(good);
+    body[channelAt] = 0x7e;
+    expect(registry.decode(body)).toMatchObject({ ok: false, code: 'malformed_body', reason: expect.stringContaining('TouchpointEvent v1') });
   });
 
   it('refuses to encode a value the schema rejects', () => {
     expect(() => registry.encode(TOUCHPOINT_EVENT, { ...event, channel: 'PIGEON' })).toThrow();
   });
 });
+
+/** Where the channel enum sits in an encoded `event`: after the header and the four fields before it, as Avro writes them. */
+function channelOffset(message: Buffer): number {
+  const before = avro.Type.forSchema({
+    type: 'record',
+    name: 'Before',
+    fields: [{ name: 'event_id', type: 'string' }, { name: 'occurred_at', type: 'long' }, { name: 'customer_id', type: 'string' }, { name: 'journey_id', type: 'string' }],
+  });
+  const at = 10 + before.toBuffer({ event_id: event.event_id, occurred_at: event.occurred_at, customer_id: event.customer_id, journey_id: event.journey_id }).length;
+  // CALL_CENTRE is symbol 3: zig-zag 6.
+  if (message[at] !== 0x06) throw new Error(`expected the channel's index byte 06 at ${at}, found ${message[at]?.toString(16)}`);
+  return at;
+}
