@@ -11,6 +11,7 @@
 import { EventEmitter } from 'node:events';
 import type { Admin, Consumer, EachBatchPayload, Kafka } from 'kafkajs';
 import type { Store } from '../../platform/clickhouse/store.ts';
+import { whileHeartbeating, type GroupConsumerOptions } from '../../platform/kafka/groupMember.ts';
 import type { Logger } from '../../platform/log.ts';
 import type { SchemaRegistry } from '../../schemas/registry.ts';
 import { stoolWindow, type Cell, type StoolWindow, type StoolWindowState } from '../folds/legConsistency.ts';
@@ -26,8 +27,8 @@ export interface MetricsWorkerOptions {
   store: Store;
   registry: SchemaRegistry;
   log: Logger;
-  groupId: string;
-  sessionTimeoutMs: number;
+  /** The group and its timings (platform/kafka/groupMember.ts: consumerOptions). */
+  consumer: GroupConsumerOptions;
   topic: string;
   params: MetricParams;
   chunkSize: number;
@@ -106,12 +107,7 @@ export class MetricsWorker extends EventEmitter {
     const meta = await admin.fetchTopicMetadata({ topics: [topic] });
     this.partitionCount = meta.topics[0]?.partitions.length ?? 0;
 
-    const consumer = kafka.consumer({
-      groupId: this.o.groupId,
-      sessionTimeout: this.o.sessionTimeoutMs,
-      heartbeatInterval: Math.min(3_000, this.o.sessionTimeoutMs / 3),
-      maxWaitTimeInMs: 250,
-    });
+    const consumer = kafka.consumer(this.o.consumer);
     this.consumer = consumer;
     const forget = () => {
       // Another worker may own these partitions now and move their state on: restore afresh next time.
@@ -134,7 +130,7 @@ export class MetricsWorker extends EventEmitter {
     });
     await consumer.connect();
     await consumer.subscribe({ topics: [topic], fromBeginning: true });
-    await consumer.run({ autoCommit: false, eachBatchAutoResolve: false, eachBatch: (p) => this.serial(() => this.onBatch(p)) });
+    await consumer.run({ autoCommit: false, eachBatchAutoResolve: false, eachBatch: (p) => whileHeartbeating(p.heartbeat, this.o.consumer.heartbeatInterval, () => this.serial(() => this.onBatch(p))) });
     this.timers.push(setInterval(() => void this.serial(() => this.flushIdle()).catch((err) => this.failed('idle flush', err)), Math.min(1000, this.o.idleFlushMs)));
     this.timers.push(setInterval(() => void this.emitStool().catch((err) => this.failed('stool windows', err)), 1000));
   }
