@@ -180,6 +180,24 @@ export class AlertStage extends EventEmitter {
     await this.admin?.disconnect();
   }
 
+  /**
+   * End of input: runs rounds until one folds nothing more, so the alerts of every
+   * stool window written so far are stored and published. Nothing to do on a worker
+   * that does not run the alerts.
+   */
+  async catchUp(timeoutMs = 60_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.leader && Date.now() < deadline) {
+      if (this.running || !(await this.synced())) {
+        await new Promise((r) => setTimeout(r, 50));
+        continue;
+      }
+      const before = this.stats.minutes;
+      await this.round();
+      if (this.stats.minutes === before) return;
+    }
+  }
+
   private lead(yes: boolean): void {
     if (yes && !this.leader) {
       this.o.log.info({ topic: this.o.alertsTopic }, 'alert stage: this worker runs the alerts');
