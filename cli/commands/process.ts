@@ -5,7 +5,7 @@ import { endOffsets, lagBefore, type TopicEnds } from '../../platform/kafka/lag.
 import { createLogger } from '../../platform/log.ts';
 import { alertStage, connectKafka, metricsWorker, notifyWorker, openMigratedStore, rawIngest, webhookNotifier } from '../../platform/pipeline.ts';
 import { completeToIso, completeToText } from '../completeness.ts';
-import { onShutdown } from '../shutdown.ts';
+import { onShutdown, stopOnUnexpectedError } from '../shutdown.ts';
 import { Teardown } from '../teardown.ts';
 
 /**
@@ -61,6 +61,7 @@ export function processCommand(program: Command): void {
         await teardown.run();
         for (const f of teardown.failures) log.warn(`could not ${f}`);
       });
+      stopOnUnexpectedError(() => teardown.run());
       const fail = async (err: unknown) => {
         await teardown.run();
         throw err;

@@ -10,7 +10,7 @@ import { ConsoleNotifier } from '../../processors/alerting/console.ts';
 import type { StoolWindow } from '../../processors/folds/legConsistency.ts';
 import { completeToText } from '../completeness.ts';
 import { exitWithError } from '../errors.ts';
-import { onShutdown } from '../shutdown.ts';
+import { onShutdown, stopOnUnexpectedError } from '../shutdown.ts';
 import { Teardown } from '../teardown.ts';
 import { numberOption } from '../options.ts';
 import { emitOptions, startLiveTraffic, type EmitOptions } from './emit.ts';
@@ -94,6 +94,8 @@ export function startCommand(program: Command): void {
       onShutdown(async () => {
         await (stop ?? (() => teardown.run()))();
       });
+      // Not the full stop: its wait for the lag to drain could outlast the grace period.
+      stopOnUnexpectedError(() => teardown.run());
       const fail = async (err: unknown) => {
         await teardown.run();
         throw err;

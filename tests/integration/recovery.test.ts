@@ -110,4 +110,42 @@ describe('recovery after SIGKILL', () => {
       await store.close();
     }
   });
+
+  it('hands the partitions over at once after a clean stop, without waiting for the session timeout', { timeout: 180_000 }, async () => {
+    // A long session: only leaving the group makes the handover fast.
+    const long = isolatedConfig({ LOG_LEVEL: 'info', CX_CONSUMER_SESSION_TIMEOUT_MS: '30000' });
+    const k = await connectKafka(long.config, log);
+    const p = await connectProducer(long.config, k);
+    const admin = k.kafka.admin();
+    await admin.connect();
+    const group = `${long.config.consumerGroup}.metrics`;
+    const topic = long.config.touchpointsTopic;
+    try {
+      const events = takeSimulated({ seed: seed + 1, customers: 500, start: Date.UTC(2026, 10, 3, 9), rate: 2 }, 6000).flatMap((e) => (e.kind === 'touchpoint' ? [e.event as TouchpointEvent] : []));
+      const half = Math.floor(events.length / 2);
+      await Promise.all(events.slice(0, half).map((e) => p.send(e)));
+      const a = spawnCx(['process'], long.env);
+      await waitFor('worker A to commit in both groups', async () =>
+        (await committedOffsets(admin, long.config.consumerGroup, topic)) > 0 && (await committedOffsets(admin, group, topic)) > 0, 90_000, 100);
+      a.child.kill('SIGTERM');
+      expect((await a.exit).code, said(a)).toBe(0);
+      const at = [await committedOffsets(admin, long.config.consumerGroup, topic), await committedOffsets(admin, group, topic)];
+      const sending = Promise.all(events.slice(half).map((e) => p.send(e)));
+      const b = spawnCx(['process'], long.env);
+      const progressed = [false, false];
+      const ms = await waitFor('worker B to commit past worker A in both groups', async () => {
+        progressed[0] ||= (await committedOffsets(admin, long.config.consumerGroup, topic)) > (at[0] as number);
+        progressed[1] ||= (await committedOffsets(admin, group, topic)) > (at[1] as number);
+        return progressed[0] && progressed[1] && Date.now() - b.startedAt;
+      }, 120_000, 50);
+      process.stderr.write(`recovery.test: after a clean stop (session timeout 30 s), restart -> processing again in ${(ms / 1000).toFixed(1)} s\n`);
+      expect(ms, said(b)).toBeLessThan(RECOVERY_LIMIT_MS);
+      await sending;
+      b.child.kill('SIGTERM');
+      expect((await b.exit).code, said(b)).toBe(0);
+    } finally {
+      await admin.disconnect();
+      await p.disconnect();
+    }
+  });
 });
