@@ -162,7 +162,9 @@ async function main(): Promise<void> {
         const back = Date.now();
         admin = k.kafka.admin();
         await admin.connect();
-        const at = await positions(admin, config);
+        // Right after a start the broker may still be loading the group coordinator: ask until it answers.
+        let at: [number, number] | undefined;
+        while (!at) at = await positions(admin, config).catch(() => new Promise<undefined>((r) => setTimeout(() => r(undefined), 50)));
         const ms = await untilBothPast(admin, config, at, back, w);
         out(`  broker restart ${run}: down for ${((back - down) / 1000).toFixed(1)} s; broker back -> processing again in ${(ms / 1000).toFixed(1)} s`);
         figures.push(ms);
