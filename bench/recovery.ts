@@ -93,6 +93,20 @@ function timeline(w: CxProcess): string {
   return ['joined consumer group', 'metrics: joined consumer group', 'processing'].map(at).join(', ');
 }
 
+/** Starts the stopped broker; a start that fails (its port briefly taken, say) is tried twice more. */
+async function startAgain(config: Config): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await startLocalBroker(config, probeBroker, log);
+      return;
+    } catch (err) {
+      if (attempt === 3) throw err;
+      out(`  (the broker did not start: ${(err as Error).message.split('\n')[0]}; trying again)`);
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  }
+}
+
 async function stopWorker(w: CxProcess): Promise<void> {
   if (w.child.exitCode === null && w.child.signalCode === null) w.child.kill('SIGTERM');
   await w.exit;
@@ -158,7 +172,7 @@ async function main(): Promise<void> {
         const down = Date.now();
         await stopLocalBroker(brokerConfig);
         await new Promise((r) => setTimeout(r, 2000));
-        await startLocalBroker(brokerConfig, probeBroker, log);
+        await startAgain(brokerConfig);
         const back = Date.now();
         admin = k.kafka.admin();
         await admin.connect();

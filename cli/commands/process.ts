@@ -22,6 +22,22 @@ function killAfterChunks(variable: string): (() => void) | undefined {
   };
 }
 
+/**
+ * Test hook for the heartbeat-while-busy rule: with `variable` = "N:MS", wait MS ms (the
+ * event loop free, as during a slow insert) after the Nth metric chunk is stored and
+ * before its commit.
+ */
+function stallAfterChunks(variable: string, log: { warn: (msg: string) => void }): (() => Promise<void>) | undefined {
+  const [n, ms] = (process.env[variable] ?? '').split(':').map(Number);
+  if (!(Number(n) > 0 && Number(ms) > 0)) return undefined;
+  let chunks = 0;
+  return async () => {
+    if (++chunks !== n) return;
+    log.warn(`fault injection: stalling ${ms} ms after metric chunk ${n}, before its commit`);
+    await new Promise((r) => setTimeout(r, ms));
+  };
+}
+
 const fmt = (n: number) => n.toLocaleString('en-US');
 
 /** Waits until both groups have committed everything that was in their topics at `ends` (or a stop began). */
@@ -87,7 +103,12 @@ export function processCommand(program: Command): void {
         log.info({ stats: ingest.stats }, 'stopped');
       });
 
-      const metrics = metricsWorker(config, kafka, store, log, killAfterChunks('CX_FAULT_KILL_AFTER_METRIC_CHUNKS'));
+      const killMetrics = killAfterChunks('CX_FAULT_KILL_AFTER_METRIC_CHUNKS');
+      const stallMetrics = stallAfterChunks('CX_FAULT_STALL_AFTER_METRIC_CHUNKS', log);
+      const metrics = metricsWorker(config, kafka, store, log, killMetrics || stallMetrics ? async () => {
+        killMetrics?.();
+        await stallMetrics?.();
+      } : undefined);
       teardown.add('stop the metric processors', async () => {
         await metrics.stop();
         log.info({ stats: metrics.stats, completeTo: completeToIso(metrics.stats.completeTo) }, 'metrics stopped');

@@ -34,7 +34,7 @@ export interface MetricsWorkerOptions {
   chunkSize: number;
   idleFlushMs: number;
   /** Called after a chunk's rows and state are stored and before its offsets are committed (tests inject crashes here). */
-  afterStore?: (chunk: { partition: number; lastOffset: string }) => void;
+  afterStore?: (chunk: { partition: number; lastOffset: string }) => void | Promise<void>;
   clock?: () => number;
 }
 
@@ -186,7 +186,7 @@ export class MetricsWorker extends EventEmitter {
         await this.persistOrForget(partition, pm, out, `${firstNew}-${lastOffset}`);
       }
       this.activity.set(partition, { at: this.clock(), caughtUp: BigInt(lastOffset) + 1n >= BigInt(highWatermark), maxSeen: pm.maxSeen });
-      this.o.afterStore?.({ partition, lastOffset });
+      await this.o.afterStore?.({ partition, lastOffset });
       const t = performance.now();
       await commitOffsetsIfNecessary({ topics: [{ topic, partitions: [{ partition, offset: (BigInt(lastOffset) + 1n).toString() }] }] });
       this.stats.ms.commit += performance.now() - t;

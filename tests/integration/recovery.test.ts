@@ -5,10 +5,13 @@
  * default settings: the dead member holds its partitions only for the session
  * timeout. Across the kill nothing is lost or counted twice: after an `--until-idle`
  * run, every event is in touchpoint_events once, and once in the metric results.
+ * A clean stop hands the partitions over at once (it leaves the group), and a chunk
+ * slower than the session keeps its partitions (heartbeats while a batch is in hand).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { migrate } from '../../platform/clickhouse/migrate.ts';
 import { openStore } from '../../platform/clickhouse/store.ts';
+import { consumerLag } from '../../platform/kafka/lag.ts';
 import { createLogger } from '../../platform/log.ts';
 import { connectKafka, connectProducer, type Connected } from '../../platform/pipeline.ts';
 import { seededRandom } from '../../producers/random.ts';
@@ -40,7 +43,7 @@ afterAll(async () => {
   await producer?.disconnect();
 });
 
-describe('recovery after SIGKILL', () => {
+describe('recovery', () => {
   it('processes again within 10 s of a restart, and loses or doubles nothing', { timeout: 300_000 }, async () => {
     const all = takeSimulated({ seed, customers: 1500, start: Date.UTC(2026, 10, 2, 9), rate: 2 }, 16_000)
       .flatMap((e) => (e.kind === 'touchpoint' ? [e.event as TouchpointEvent] : []))
@@ -143,6 +146,32 @@ describe('recovery after SIGKILL', () => {
       await sending;
       b.child.kill('SIGTERM');
       expect((await b.exit).code, said(b)).toBe(0);
+    } finally {
+      await admin.disconnect();
+      await p.disconnect();
+    }
+  });
+
+  it('keeps its partitions through a chunk that takes longer than the session timeout', { timeout: 180_000 }, async () => {
+    // The default 6 s session, and a chunk that waits 9 s before its commit (the event loop free, as during a slow insert).
+    const slow = isolatedConfig({ LOG_LEVEL: 'info', CX_BATCH_MAX_MESSAGES: '500', CX_FAULT_STALL_AFTER_METRIC_CHUNKS: '2:9000' });
+    const k = await connectKafka(slow.config, log);
+    const p = await connectProducer(slow.config, k);
+    const admin = k.kafka.admin();
+    await admin.connect();
+    try {
+      const events = takeSimulated({ seed: seed + 2, customers: 500, start: Date.UTC(2026, 10, 4, 9), rate: 2 }, 4000).flatMap((e) => (e.kind === 'touchpoint' ? [e.event as TouchpointEvent] : []));
+      await Promise.all(events.map((e) => p.send(e)));
+      const w = spawnCx(['process'], slow.env);
+      await waitFor('the worker to stall and then consume everything', async () =>
+        w.output.join('').includes('fault injection: stalling') &&
+        (await consumerLag(admin, `${slow.config.consumerGroup}.metrics`, [slow.config.touchpointsTopic])) === 0, 120_000, 250);
+      w.child.kill('SIGTERM');
+      expect((await w.exit).code, said(w)).toBe(0);
+      const out = w.output.join('');
+      // One generation all along: the group never dropped the busy member.
+      expect(out.split('"msg":"metrics: joined consumer group"').length - 1, said(w)).toBe(1);
+      expect(out, said(w)).not.toMatch(/not aware of this member|re-joining|rebalancing/i);
     } finally {
       await admin.disconnect();
       await p.disconnect();
