@@ -9,8 +9,8 @@
  *   worker; the figure is broker ready again -> both groups commit new offsets.
  *
  * Medians of BENCH_RUNS runs (default 5). Figures, not assertions.
- *   npx tsx bench/recovery.ts
- *   BENCH_CX_ROOT=/path/to/other/checkout npx tsx bench/recovery.ts   (its workers: "before")
+ *   node --import tsx bench/recovery.ts
+ *   BENCH_CX_ROOT=/path/to/other/checkout node --import tsx bench/recovery.ts   (its workers: "before")
  * BENCH_ONLY=kill or BENCH_ONLY=broker runs one half.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
