@@ -160,8 +160,9 @@ export function processCommand(program: Command): void {
       const groups: [string, TopicEnds][] = [[config.consumerGroup, ends.raw], [`${config.consumerGroup}.metrics`, ends.metrics]];
       const done = await caughtUp(admin, groups, () => stopping, (left) => log.info({ left }, 'until idle: messages left before the end of the input'));
       if (!done) return; // a signal is stopping the worker
-      const finished = await metrics.finishInput();
-      await alerts.catchUp();
+      // A failure here still stops the workers the clean way (leaving their groups) before the error is shown.
+      const finished = await metrics.finishInput().catch(fail);
+      await alerts.catchUp().catch(fail);
       const s = ingest.stats;
       const m = metrics.stats;
       const resultRows = Object.values(m.rows).reduce((a, b) => a + b, 0);
