@@ -84,6 +84,20 @@ export function pipelineDashboard(config: DashboardConfig): dashboard.Dashboard 
       }),
     )
     .withPanel(
+      statPanel({
+        title: 'Results complete up to',
+        description:
+          'The event time before which every result is final: the lowest watermark over the partitions of the metric processors (of the Kafka cluster and topic the newest stored event came from). ' +
+          'Events before it that arrive later are late: flagged in late_events, never counted. Live it trails the newest event by the allowed lateness; after `npx cx process --until-idle` it is the end of the newest event\'s minute. ' +
+          '`npm start` shows the same figure on its status line ("complete to").',
+        sql:
+          `SELECT min(watermark) AS \`complete up to\`\nFROM ${db}.processor_state FINAL\n` +
+          `WHERE stage = 'metrics' AND key = ''\n` +
+          `  AND (source_cluster, source_topic) = (SELECT argMax(source_cluster, ingested_at), argMax(source_topic, ingested_at) FROM ${db}.touchpoint_events)`,
+        span: 10, height: 8, unit: 'dateTimeAsIso',
+      }),
+    )
+    .withPanel(
       tablePanel({
         title: 'Processors: position and event-time lag',
         description:
@@ -92,7 +106,7 @@ export function pipelineDashboard(config: DashboardConfig): dashboard.Dashboard 
         sql:
           `SELECT stage, source_topic, source_partition, source_offset AS checkpointed_offset, fromUnixTimestamp64Milli(watermark, 'UTC') AS watermark_at,\n` +
           `       dateDiff('second', watermark_at, $__toTime) AS behind_s\nFROM ${db}.processor_state FINAL\nWHERE key = ''\nORDER BY stage, source_topic, source_partition`,
-        span: 10, height: 8,
+        span: 24, height: 8,
       }),
     )
 

@@ -50,7 +50,7 @@ export const SETTINGS = {
   deadLetterTopic: ['CX_TOPIC_DEADLETTER', topicName.default('cx.deadletter.v1'), 'Topic where undecodable or invalid messages go, with their reason.'],
   alertsTopic: ['CX_TOPIC_ALERTS', topicName.default('cx.alerts.v1'), 'Topic of alert lifecycle events.'],
   consumerGroup: ['CX_CONSUMER_GROUP', z.string().min(1).default('cx-processors'), 'Consumer group of the processors; workers in one group share partitions.'],
-  sessionTimeoutMs: ['CX_CONSUMER_SESSION_TIMEOUT_MS', wholeNumber(6000).default(30_000), 'How long a silent worker keeps its partitions before the group hands them to others.'],
+  sessionTimeoutMs: ['CX_CONSUMER_SESSION_TIMEOUT_MS', wholeNumber(6000).default(6_000), 'How long a silent worker (killed, hung, cut off) keeps its partitions before the group hands them to others: what a restart after a crash waits for. Workers heartbeat while a chunk is in hand, so only a stalled process or a lost connection counts as silent.'],
   clickhouseUrl: ['CLICKHOUSE_URL', z.url({ protocol: /^https?$/, error: 'expected an http(s) URL, e.g. http://127.0.0.1:8123' }).optional(), 'ClickHouse server over HTTP, e.g. http://127.0.0.1:8123. Unset: the embedded engine (chdb).', URL_WITH_CREDENTIALS],
   clickhouseUser: ['CLICKHOUSE_USER', z.string().default('default'), 'ClickHouse user (server only).'],
   clickhousePassword: ['CLICKHOUSE_PASSWORD', z.string().default(''), 'ClickHouse password (server only).', SECRET],

@@ -16,6 +16,7 @@ import { migrate } from './clickhouse/migrate.ts';
 import { openStore, type Store } from './clickhouse/store.ts';
 import type { Config } from './config.ts';
 import { ensureTopics, kafkaClient, resolveBrokers } from './kafka/client.ts';
+import { consumerOptions } from './kafka/groupMember.ts';
 import type { Logger } from './log.ts';
 import { TouchpointProducer } from '../producers/touchpointProducer.ts';
 
@@ -47,8 +48,7 @@ export function rawIngest(config: Config, c: Connected, store: Store, log: Logge
     store,
     registry: c.registry,
     log,
-    groupId: config.consumerGroup,
-    sessionTimeoutMs: config.sessionTimeoutMs,
+    consumer: consumerOptions(config, config.consumerGroup),
     families: { [config.touchpointsTopic]: TOUCHPOINT_EVENT, [config.outcomesTopic]: OUTCOME_EVENT },
     deadLetterTopic: config.deadLetterTopic,
     chunkSize: config.batchMaxMessages,
@@ -63,8 +63,7 @@ export function metricsWorker(config: Config, c: Connected, store: Store, log: L
     store,
     registry: c.registry,
     log,
-    groupId: `${config.consumerGroup}.metrics`,
-    sessionTimeoutMs: config.sessionTimeoutMs,
+    consumer: consumerOptions(config, `${config.consumerGroup}.metrics`),
     topic: config.touchpointsTopic,
     params: metricParams(config),
     chunkSize: config.batchMaxMessages,
@@ -101,8 +100,7 @@ export function alertStage(config: Config, c: Connected, store: Store, log: Logg
     store,
     registry: c.registry,
     log,
-    groupId: `${config.consumerGroup}.alerts`,
-    sessionTimeoutMs: config.sessionTimeoutMs,
+    consumer: consumerOptions(config, `${config.consumerGroup}.alerts`, 500),
     alertsTopic: config.alertsTopic,
     touchpointsTopic: config.touchpointsTopic,
     ...alertParams(config),
@@ -117,8 +115,7 @@ export function notifyWorker(config: Config, c: Connected, store: Store, log: Lo
     store,
     registry: c.registry,
     log,
-    groupId: `${config.consumerGroup}.notify`,
-    sessionTimeoutMs: config.sessionTimeoutMs,
+    consumer: consumerOptions(config, `${config.consumerGroup}.notify`, 500),
     alertsTopic: config.alertsTopic,
     notifiers: notifiers((a) => worker.record(a)),
   });

@@ -16,13 +16,20 @@ import { eventTime, flushEventTime, newEventClock, type EventClock, type Pending
 import type { MemoryUpdate } from './folds/experienceMemory.ts';
 import type { JourneyState } from './folds/journey.ts';
 import type { Cell, CellAggregate } from './folds/legConsistency.ts';
-import { DAY_MS, minuteOf, type MetricParams } from './params.ts';
+import { DAY_MS, MINUTE_MS, minuteOf, type MetricParams } from './params.ts';
 import type { ExperienceTouch, Touch } from './touch.ts';
 
 const isEmpty = (o: object) => {
   for (const _ in o) return false;
   return true;
 };
+
+/**
+ * Where the watermark goes at the end of input: the end of the newest event's minute.
+ * Far enough to close every open minute and release every waiting event; no further,
+ * so that a later run's events after that minute are not all late.
+ */
+export const inputEndWatermark = (newest: number): number => minuteOf(newest) + MINUTE_MS;
 
 export interface PartitionClock {
   clock: EventClock;

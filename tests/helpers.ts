@@ -1,8 +1,11 @@
+import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
+import type { Admin } from 'kafkajs';
 import { loadConfig, type Config } from '../platform/config.ts';
 import { createLogger } from '../platform/log.ts';
 import { connectKafka, connectProducer, openMigratedStore, rawIngest } from '../platform/pipeline.ts';
@@ -81,3 +84,45 @@ export async function startPipeline(config: Config) {
 }
 
 export type TestPipeline = Awaited<ReturnType<typeof startPipeline>>;
+
+const ROOT = fileURLToPath(new URL('../', import.meta.url));
+
+/** A `cx` process of this checkout (or of `root`), its output kept, its exit awaited. */
+export interface CxProcess {
+  child: ChildProcess;
+  output: string[];
+  /** Wall-clock ms when it was spawned. */
+  startedAt: number;
+  exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+export function spawnCx(args: string[], env: NodeJS.ProcessEnv, root = ROOT): CxProcess {
+  const startedAt = Date.now();
+  const child = spawn(process.execPath, ['bin/cx.js', ...args], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const output: string[] = [];
+  child.stdout?.on('data', (d: Buffer) => output.push(d.toString()));
+  child.stderr?.on('data', (d: Buffer) => output.push(d.toString()));
+  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => child.once('exit', (code, signal) => r({ code, signal })));
+  return { child, output, startedAt, exit };
+}
+
+/** The last `lines` lines of a process's output that are not info logs: for failure messages. */
+export const said = (p: CxProcess, lines = 30) => p.output.join('').split('\n').filter((l) => !l.includes('"level":30')).slice(-lines).join('\n');
+
+/** Offsets a consumer group has committed on a topic, summed over partitions (0 before any). */
+export async function committedOffsets(admin: Admin, groupId: string, topic: string): Promise<number> {
+  const offsets = await admin.fetchOffsets({ groupId, topics: [topic] });
+  return offsets.flatMap((t) => t.partitions).reduce((sum, p) => sum + Math.max(0, Number(p.offset)), 0);
+}
+
+/** A TCP port nobody listens on right now (for a private broker). */
+export function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolvePort(port));
+    });
+  });
+}

@@ -1,8 +1,11 @@
 import type { Command } from 'commander';
+import type { Admin } from 'kafkajs';
 import { loadConfig } from '../../platform/config.ts';
+import { endOffsets, lagBefore, type TopicEnds } from '../../platform/kafka/lag.ts';
 import { createLogger } from '../../platform/log.ts';
 import { alertStage, connectKafka, metricsWorker, notifyWorker, openMigratedStore, rawIngest, webhookNotifier } from '../../platform/pipeline.ts';
-import { onShutdown } from '../shutdown.ts';
+import { completeToIso, completeToText } from '../completeness.ts';
+import { onShutdown, stopOnUnexpectedError } from '../shutdown.ts';
 import { Teardown } from '../teardown.ts';
 
 /**
@@ -19,20 +22,62 @@ function killAfterChunks(variable: string): (() => void) | undefined {
   };
 }
 
+/**
+ * Test hook for the heartbeat-while-busy rule: with `variable` = "N:MS", wait MS ms (the
+ * event loop free, as during a slow insert) after the Nth metric chunk is stored and
+ * before its commit.
+ */
+function stallAfterChunks(variable: string, log: { warn: (msg: string) => void }): (() => Promise<void>) | undefined {
+  const [n, ms] = (process.env[variable] ?? '').split(':').map(Number);
+  if (!(Number(n) > 0 && Number(ms) > 0)) return undefined;
+  let chunks = 0;
+  return async () => {
+    if (++chunks !== n) return;
+    log.warn(`fault injection: stalling ${ms} ms after metric chunk ${n}, before its commit`);
+    await new Promise((r) => setTimeout(r, ms));
+  };
+}
+
+const fmt = (n: number) => n.toLocaleString('en-US');
+
+/** Waits until both groups have committed everything that was in their topics at `ends` (or a stop began). */
+async function caughtUp(admin: Admin, groups: [string, TopicEnds][], stopping: () => boolean, onWait: (left: number) => void): Promise<boolean> {
+  let lastSaid = 0;
+  while (!stopping()) {
+    let left = 0;
+    try {
+      for (const [group, ends] of groups) left += await lagBefore(admin, group, ends);
+    } catch {
+      left = -1; // Kafka away for a moment: ask again.
+    }
+    if (left === 0) return true;
+    if (Date.now() - lastSaid > 5000) {
+      lastSaid = Date.now();
+      onWait(left);
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  return false;
+}
+
 export function processCommand(program: Command): void {
   program
     .command('process')
     .description('run a processor worker: raw events and dead letters, the metric folds (stool, drops, spirals, memory, journeys, departments) and touchpoint health and alerts into ClickHouse and the alerts topic; workers in one group share the partitions (Ctrl-C stops cleanly)')
-    .action(async () => {
+    .option('--until-idle', 'finish a backfill: process what the input topics hold at the start, then release everything the watermark holds back (close every open minute, write the stool windows), store it, print a summary and exit 0')
+    .action(async (opts: { untilIdle?: boolean }) => {
       const config = loadConfig();
       const log = createLogger(config.logLevel, 'cx-process', config);
       // A stop asked for while starting up still stops cleanly: undo whatever has started.
       const teardown = new Teardown();
+      let stopping = false;
       onShutdown(async (signal) => {
+        stopping = true;
         log.info({ signal }, 'stopping: finishing and committing the chunk in hand, leaving the group');
         await teardown.run();
         for (const f of teardown.failures) log.warn(`could not ${f}`);
       });
+      stopOnUnexpectedError(() => teardown.run());
       const fail = async (err: unknown) => {
         await teardown.run();
         throw err;
@@ -42,6 +87,15 @@ export function processCommand(program: Command): void {
       teardown.add('close the store', () => store.close());
       const kafka = await connectKafka(config, log).catch(fail);
       if (kafka.startedBroker) log.info('started the local Kafka broker; it keeps running after this worker stops (`npx cx kafka down` stops it)');
+      // --until-idle: the input is what the topics hold now; what comes later is not waited for.
+      const admin = kafka.kafka.admin();
+      let ends: { raw: TopicEnds; metrics: TopicEnds } | undefined;
+      if (opts.untilIdle) {
+        await admin.connect().catch(fail);
+        teardown.add('disconnect the admin client', () => admin.disconnect());
+        const raw = await endOffsets(admin, [config.touchpointsTopic, config.outcomesTopic, config.deadLetterTopic]).catch(fail);
+        ends = { raw, metrics: new Map([[config.touchpointsTopic, raw.get(config.touchpointsTopic) as Map<number, number>]]) };
+      }
 
       const ingest = rawIngest(config, kafka, store, log, killAfterChunks('CX_FAULT_KILL_AFTER_STORED_CHUNKS'));
       teardown.add('stop the processor', async () => {
@@ -49,10 +103,15 @@ export function processCommand(program: Command): void {
         log.info({ stats: ingest.stats }, 'stopped');
       });
 
-      const metrics = metricsWorker(config, kafka, store, log, killAfterChunks('CX_FAULT_KILL_AFTER_METRIC_CHUNKS'));
+      const killMetrics = killAfterChunks('CX_FAULT_KILL_AFTER_METRIC_CHUNKS');
+      const stallMetrics = stallAfterChunks('CX_FAULT_STALL_AFTER_METRIC_CHUNKS', log);
+      const metrics = metricsWorker(config, kafka, store, log, killMetrics || stallMetrics ? async () => {
+        killMetrics?.();
+        await stallMetrics?.();
+      } : undefined);
       teardown.add('stop the metric processors', async () => {
         await metrics.stop();
-        log.info({ stats: metrics.stats }, 'metrics stopped');
+        log.info({ stats: metrics.stats, completeTo: completeToIso(metrics.stats.completeTo) }, 'metrics stopped');
       });
 
       const alerts = alertStage(config, kafka, store, log, killAfterChunks('CX_FAULT_KILL_AFTER_ALERT_CHANGES'));
@@ -81,7 +140,7 @@ export function processCommand(program: Command): void {
       metrics.on('progress', (s) => {
         if (Date.now() - lastMetrics < 1000) return;
         lastMetrics = Date.now();
-        log.info({ stats: s }, 'metrics progress');
+        log.info({ stats: s, completeTo: completeToIso(s.completeTo) }, 'metrics progress');
       });
       const fatal = (err: Error) => {
         log.fatal({ err: err.message }, 'a consumer stopped for good; exiting so a supervisor can restart this worker');
@@ -94,6 +153,28 @@ export function processCommand(program: Command): void {
       await metrics.start().catch(fail);
       await alerts.start().catch(fail);
       await notify?.start().catch(fail);
-      log.info({ brokers: kafka.brokers, store: store.where, group: config.consumerGroup }, 'processing');
+      log.info({ brokers: kafka.brokers, store: store.where, group: config.consumerGroup, untilIdle: Boolean(opts.untilIdle) }, 'processing');
+      if (!ends) return;
+
+      const t0 = Date.now();
+      const groups: [string, TopicEnds][] = [[config.consumerGroup, ends.raw], [`${config.consumerGroup}.metrics`, ends.metrics]];
+      const done = await caughtUp(admin, groups, () => stopping, (left) => log.info({ left }, 'until idle: messages left before the end of the input'));
+      if (!done) return; // a signal is stopping the worker
+      // A failure here still stops the workers the clean way (leaving their groups) before the error is shown.
+      const finished = await metrics.finishInput().catch(fail);
+      await alerts.catchUp().catch(fail);
+      const s = ingest.stats;
+      const m = metrics.stats;
+      const resultRows = Object.values(m.rows).reduce((a, b) => a + b, 0);
+      process.stdout.write(
+        `Input finished in ${((Date.now() - t0) / 1000).toFixed(1)} s: ${fmt(s.touchpointRows)} touchpoint rows, ${fmt(s.outcomeRows)} outcome rows, ${fmt(s.deadLetters)} dead letters stored; ` +
+          `${fmt(m.released)} events through the metric folds (${fmt(m.late)} late), ${fmt(resultRows)} result rows, ${fmt(m.windows)} stool windows over ${finished.partitions} partition(s); ` +
+          `results ${completeToText(finished.completeTo)}.\n`,
+      );
+      log.info({ stats: m, completeTo: completeToIso(finished.completeTo) }, 'until idle: input finished');
+      stopping = true;
+      await teardown.run();
+      for (const f of teardown.failures) log.warn(`could not ${f}`);
+      process.exit(0);
     });
 }

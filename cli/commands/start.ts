@@ -8,8 +8,9 @@ import { createLogger, type Logger } from '../../platform/log.ts';
 import { alertStage, connectKafka, connectProducer, metricsWorker, notifyWorker, openMigratedStore, rawIngest, webhookNotifier } from '../../platform/pipeline.ts';
 import { ConsoleNotifier } from '../../processors/alerting/console.ts';
 import type { StoolWindow } from '../../processors/folds/legConsistency.ts';
+import { completeToText } from '../completeness.ts';
 import { exitWithError } from '../errors.ts';
-import { onShutdown } from '../shutdown.ts';
+import { onShutdown, stopOnUnexpectedError } from '../shutdown.ts';
 import { Teardown } from '../teardown.ts';
 import { numberOption } from '../options.ts';
 import { emitOptions, startLiveTraffic, type EmitOptions } from './emit.ts';
@@ -93,6 +94,8 @@ export function startCommand(program: Command): void {
       onShutdown(async () => {
         await (stop ?? (() => teardown.run()))();
       });
+      // Not the full stop: its wait for the lag to drain could outlast the grace period.
+      stopOnUnexpectedError(() => teardown.run());
       const fail = async (err: unknown) => {
         await teardown.run();
         throw err;
@@ -158,7 +161,7 @@ export function startCommand(program: Command): void {
         const perSecond = ((s.touchpointRows + s.outcomeRows - lastRows) * 1000) / Math.max(1, now - lastAt);
         lastRows = s.touchpointRows + s.outcomeRows;
         lastAt = now;
-        const line = `produced ${fmt(emitter.sent)} · rows ${fmt(s.touchpointRows)} touchpoints + ${fmt(s.outcomeRows)} outcomes · dead letters ${fmt(s.deadLetters)} · lag ${fmt(lag)} · ${fmt(Math.round(perSecond))} rows/s · ${stoolText(metrics.latestWindow)}`;
+        const line = `produced ${fmt(emitter.sent)} · rows ${fmt(s.touchpointRows)} touchpoints + ${fmt(s.outcomeRows)} outcomes · dead letters ${fmt(s.deadLetters)} · lag ${fmt(lag)} · ${fmt(Math.round(perSecond))} rows/s · ${completeToText(metrics.stats.completeTo, now)} · ${stoolText(metrics.latestWindow)}`;
         if (tty) process.stdout.write(`\r\x1b[2K${line}`);
         else if (now - lastPrinted >= 5000) {
           lastPrinted = now;
@@ -186,7 +189,7 @@ export function startCommand(program: Command): void {
           say(`Done in ${((Date.now() - started) / 1000).toFixed(0)} s: sent ${fmt(emitter.stats.touchpoints + emitter.stats.outcomes)} events${emitter.stats.garbage ? ` and ${fmt(emitter.stats.garbage)} bad messages` : ''}; stored ${fmt(s.touchpointRows)} touchpoint rows, ${fmt(s.outcomeRows)} outcome rows, ${fmt(s.deadLetters)} dead letters.`);
           if (left !== 0) say(`Note: ${left < 0 ? 'the consumer lag could not be read' : `${fmt(left)} messages were not processed yet`}; the next run picks them up.`);
           for (const f of teardown.failures) say(`Note: could not ${f}`);
-          say(`Metrics: ${fmt(metrics.stats.released)} events through the folds, ${fmt(metrics.stats.windows)} stool windows, ${fmt(metrics.stats.late)} late events.`);
+          say(`Metrics: ${fmt(metrics.stats.released)} events through the folds, ${fmt(metrics.stats.windows)} stool windows, ${fmt(metrics.stats.late)} late events; results ${completeToText(metrics.stats.completeTo)}.`);
           say(`Alerts: ${fmt(alerts.stats.minutes)} minutes of touchpoint health, ${fmt(alerts.stats.published)} alert changes published to ${config.alertsTopic}.`);
           say('Query the data: npx cx sql "SELECT * FROM cx.stool_now"   (more in docs/metrics.md; alerts: cx.open_alerts, docs/alerts.md)');
         })());

@@ -69,7 +69,7 @@ export interface OpenStoreOptions {
    * Otherwise the client logs a failed request before the caller sees it.
    */
   quiet?: boolean;
-  /** How long a request to a server may take (default 25 s, below the consumer session timeout; an analyst's query can take longer). */
+  /** How long a request to a server may take (default 25 s, below the consumer rebalance timeout; an analyst's query can take longer). */
   requestTimeoutMs?: number;
 }
 
@@ -85,7 +85,8 @@ export async function openStore(
       url: config.clickhouseUrl,
       username: config.clickhouseUser,
       password: config.clickhousePassword,
-      // Below the consumer session timeout, so a hung insert cannot outlive the worker's partitions.
+      // Below the consumer rebalance timeout (workers heartbeat while an insert runs), so a hung insert
+      // cannot outlive the worker's partitions.
       request_timeout: options.requestTimeoutMs ?? 25_000,
       ...(options.quiet ? { log: { level: ClickHouseLogLevel.OFF } } : {}),
     });

@@ -18,6 +18,7 @@
 import { EventEmitter } from 'node:events';
 import type { Admin, Consumer, Kafka, Producer } from 'kafkajs';
 import type { Store } from '../../platform/clickhouse/store.ts';
+import type { GroupConsumerOptions } from '../../platform/kafka/groupMember.ts';
 import type { Logger } from '../../platform/log.ts';
 import { LEG_SYMBOLS, type AlertEvent } from '../../schemas/contracts.ts';
 import type { SchemaRegistry } from '../../schemas/registry.ts';
@@ -38,8 +39,8 @@ export interface AlertStageOptions {
   store: Store;
   registry: SchemaRegistry;
   log: Logger;
-  groupId: string;
-  sessionTimeoutMs: number;
+  /** The group and its timings (platform/kafka/groupMember.ts: consumerOptions). */
+  consumer: GroupConsumerOptions;
   alertsTopic: string;
   /** The input topic: the stage's state is kept under its name. */
   touchpointsTopic: string;
@@ -129,7 +130,7 @@ export class AlertStage extends EventEmitter {
     // Idempotent: a retried send after a lost acknowledgement is not written twice.
     this.producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
     await this.producer.connect();
-    const consumer = kafka.consumer({ groupId: this.o.groupId, sessionTimeout: this.o.sessionTimeoutMs, heartbeatInterval: Math.min(3_000, this.o.sessionTimeoutMs / 3), maxWaitTimeInMs: 500 });
+    const consumer = kafka.consumer(this.o.consumer);
     this.consumer = consumer;
     consumer.on(consumer.events.REBALANCING, () => this.lead(false));
     consumer.on(consumer.events.GROUP_JOIN, (e) => {
@@ -177,6 +178,24 @@ export class AlertStage extends EventEmitter {
     await this.consumer?.disconnect();
     await this.producer?.disconnect();
     await this.admin?.disconnect();
+  }
+
+  /**
+   * End of input: runs rounds until one folds nothing more, so the alerts of every
+   * stool window written so far are stored and published. Nothing to do on a worker
+   * that does not run the alerts.
+   */
+  async catchUp(timeoutMs = 60_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.leader && Date.now() < deadline) {
+      if (this.running || !(await this.synced())) {
+        await new Promise((r) => setTimeout(r, 50));
+        continue;
+      }
+      const before = this.stats.minutes;
+      await this.round();
+      if (this.stats.minutes === before) return;
+    }
   }
 
   private lead(yes: boolean): void {

@@ -11,11 +11,12 @@
 import { EventEmitter } from 'node:events';
 import type { Admin, Consumer, EachBatchPayload, Kafka } from 'kafkajs';
 import type { Store } from '../../platform/clickhouse/store.ts';
+import { whileHeartbeating, type GroupConsumerOptions } from '../../platform/kafka/groupMember.ts';
 import type { Logger } from '../../platform/log.ts';
 import type { SchemaRegistry } from '../../schemas/registry.ts';
 import { stoolWindow, type Cell, type StoolWindow, type StoolWindowState } from '../folds/legConsistency.ts';
 import { MINUTE_MS, type MetricParams } from '../params.ts';
-import { MetricOutputs, PartitionMetrics } from '../partitionMetrics.ts';
+import { inputEndWatermark, MetricOutputs, PartitionMetrics } from '../partitionMetrics.ts';
 import { touchOf } from '../touch.ts';
 import { decodeTouchpoint } from './classify.ts';
 import { chTime } from './rawRows.ts';
@@ -26,14 +27,14 @@ export interface MetricsWorkerOptions {
   store: Store;
   registry: SchemaRegistry;
   log: Logger;
-  groupId: string;
-  sessionTimeoutMs: number;
+  /** The group and its timings (platform/kafka/groupMember.ts: consumerOptions). */
+  consumer: GroupConsumerOptions;
   topic: string;
   params: MetricParams;
   chunkSize: number;
   idleFlushMs: number;
   /** Called after a chunk's rows and state are stored and before its offsets are committed (tests inject crashes here). */
-  afterStore?: (chunk: { partition: number; lastOffset: string }) => void;
+  afterStore?: (chunk: { partition: number; lastOffset: string }) => void | Promise<void>;
   clock?: () => number;
 }
 
@@ -50,6 +51,14 @@ export interface MetricsStats {
   stateBytesPerCustomer: number;
   /** Live stool windows written. */
   windows: number;
+  /** Watermark (ms) of each partition this worker holds, as checkpointed: its results before it are final. */
+  watermarks: Record<number, number>;
+  /**
+   * Results are complete before this event time (ms): the lowest checkpointed watermark
+   * over every partition of the topic that has messages, whoever holds it. Null until
+   * each of them has a checkpoint.
+   */
+  completeTo: number | null;
   ms: { folds: number; insert: number; state: number; commit: number; stool: number };
 }
 
@@ -64,7 +73,7 @@ const LIVE_MARGIN_MS = 10 * 60_000;
 
 export class MetricsWorker extends EventEmitter {
   readonly stats: MetricsStats = {
-    consumed: 0, released: 0, late: 0, rows: {}, checkpoints: 0, restoredCustomers: 0, stateBytesPerCustomer: 0, windows: 0,
+    consumed: 0, released: 0, late: 0, rows: {}, checkpoints: 0, restoredCustomers: 0, stateBytesPerCustomer: 0, windows: 0, watermarks: {}, completeTo: null,
     ms: { folds: 0, insert: 0, state: 0, commit: 0, stool: 0 },
   };
   /** The newest live stool window this worker wrote. */
@@ -106,18 +115,14 @@ export class MetricsWorker extends EventEmitter {
     const meta = await admin.fetchTopicMetadata({ topics: [topic] });
     this.partitionCount = meta.topics[0]?.partitions.length ?? 0;
 
-    const consumer = kafka.consumer({
-      groupId: this.o.groupId,
-      sessionTimeout: this.o.sessionTimeoutMs,
-      heartbeatInterval: Math.min(3_000, this.o.sessionTimeoutMs / 3),
-      maxWaitTimeInMs: 250,
-    });
+    const consumer = kafka.consumer(this.o.consumer);
     this.consumer = consumer;
     const forget = () => {
       // Another worker may own these partitions now and move their state on: restore afresh next time.
       this.owned.clear();
       this.activity.clear();
       this.assigned.clear();
+      this.stats.watermarks = {};
     };
     consumer.on(consumer.events.REBALANCING, () => void this.serial(async () => forget()));
     consumer.on(consumer.events.GROUP_JOIN, (e) => {
@@ -134,7 +139,7 @@ export class MetricsWorker extends EventEmitter {
     });
     await consumer.connect();
     await consumer.subscribe({ topics: [topic], fromBeginning: true });
-    await consumer.run({ autoCommit: false, eachBatchAutoResolve: false, eachBatch: (p) => this.serial(() => this.onBatch(p)) });
+    await consumer.run({ autoCommit: false, eachBatchAutoResolve: false, eachBatch: (p) => whileHeartbeating(p.heartbeat, this.o.consumer.heartbeatInterval, () => this.serial(() => this.onBatch(p))) });
     this.timers.push(setInterval(() => void this.serial(() => this.flushIdle()).catch((err) => this.failed('idle flush', err)), Math.min(1000, this.o.idleFlushMs)));
     this.timers.push(setInterval(() => void this.emitStool().catch((err) => this.failed('stool windows', err)), 1000));
   }
@@ -181,7 +186,7 @@ export class MetricsWorker extends EventEmitter {
         await this.persistOrForget(partition, pm, out, `${firstNew}-${lastOffset}`);
       }
       this.activity.set(partition, { at: this.clock(), caughtUp: BigInt(lastOffset) + 1n >= BigInt(highWatermark), maxSeen: pm.maxSeen });
-      this.o.afterStore?.({ partition, lastOffset });
+      await this.o.afterStore?.({ partition, lastOffset });
       const t = performance.now();
       await commitOffsetsIfNecessary({ topics: [{ topic, partitions: [{ partition, offset: (BigInt(lastOffset) + 1n).toString() }] }] });
       this.stats.ms.commit += performance.now() - t;
@@ -214,6 +219,7 @@ export class MetricsWorker extends EventEmitter {
     } else if (meta) {
       this.stats.restoredCustomers += pm.customers.size;
       log.info({ topic, partition, offset: String(pm.offset), customers: pm.customers.size, ms: Math.round(performance.now() - t) }, 'metrics: restored partition state');
+      this.stats.watermarks[partition] = pm.watermark;
     }
     this.owned.set(partition, pm);
     return pm;
@@ -275,6 +281,7 @@ export class MetricsWorker extends EventEmitter {
     this.stateRows += cp.customers.length;
     this.stats.stateBytesPerCustomer = this.stateRows ? Math.round(this.stateBytes / this.stateRows) : 0;
     this.stats.checkpoints++;
+    this.stats.watermarks[partition] = cp.watermark;
     this.stats.ms.state += performance.now() - t;
   }
 
@@ -303,12 +310,47 @@ export class MetricsWorker extends EventEmitter {
   }
 
   /**
+   * End of input (`cx process --until-idle`, a finished backfill): stops fetching, then
+   * moves the watermark of every partition this worker holds to the end of the minute
+   * of the newest event it holds, so everything waiting is released and every open
+   * minute closes; stores that with the usual checkpoint, then writes the stool windows
+   * up to there. Later events before that point are late (docs/metrics.md).
+   */
+  async finishInput(): Promise<{ partitions: number; completeTo: number | null }> {
+    const { topic } = this.o;
+    this.consumer?.pause([{ topic }]);
+    const partitions = await this.serial(async () => {
+      const ends = new Map(((await this.admin?.fetchTopicOffsets(topic)) ?? []).map((o) => [o.partition, BigInt(o.high)]));
+      const held: [number, PartitionMetrics][] = [];
+      for (const partition of [...this.assigned].sort((a, b) => a - b)) {
+        const high = ends.get(partition) ?? 0n;
+        if (high > 0n) held.push([partition, await this.partitionState(partition, high)]);
+      }
+      const upTo = inputEndWatermark(Math.max(0, ...held.map(([, pm]) => pm.maxSeen)));
+      for (const [partition, pm] of held) {
+        const out = new MetricOutputs();
+        if (pm.flush(out, upTo)) await this.persistOrForget(partition, pm, out, `end@${pm.seq}`);
+      }
+      return held.length;
+    });
+    // Until a pass writes nothing more: each writes at most a day of windows.
+    for (;;) {
+      const windows = await this.emitStool();
+      if (windows === 0) break;
+      if (windows === null) await new Promise((r) => setTimeout(r, 50));
+    }
+    this.emit('progress', this.stats);
+    return { partitions, completeTo: this.stats.completeTo };
+  }
+
+  /**
    * The live stool over all partitions: the sliding windows ending with each minute
    * that every partition's watermark has passed, from the merged per-minute cells.
    * Any worker may do it; the rows depend only on those cells, so doing it twice is harmless.
    */
-  private async emitStool(): Promise<void> {
-    if (this.stoolRunning || this.partitionCount === 0) return;
+  private async emitStool(): Promise<number | null> {
+    if (this.stoolRunning) return null;
+    if (this.partitionCount === 0) return 0;
     this.stoolRunning = true;
     const t = performance.now();
     try {
@@ -322,9 +364,13 @@ export class MetricsWorker extends EventEmitter {
         // Partitions that never had a message hold nothing back.
         const offsets = await this.admin?.fetchTopicOffsets(topic);
         const nonEmpty = (offsets ?? []).filter((o) => BigInt(o.high) > BigInt(o.low)).length;
-        if (marks.length < nonEmpty || marks.length === 0) return;
+        if (marks.length < nonEmpty || marks.length === 0) {
+          this.stats.completeTo = null;
+          return 0;
+        }
       }
       const low = Math.min(...marks.map((m) => Number(m.watermark)));
+      this.stats.completeTo = low;
       const closedUntil = low - (((low % MINUTE_MS) + MINUTE_MS) % MINUTE_MS);
       const windowMs = params.windowMinutes * MINUTE_MS;
       const [last] = await store.query<{ end: number | string }>(`SELECT toUnixTimestamp(max(window_end)) * 1000 AS end FROM ${db}.leg_consistency`);
@@ -333,10 +379,10 @@ export class MetricsWorker extends EventEmitter {
         `SELECT toUnixTimestamp(min(minute)) * 1000 AS m, count() AS c FROM ${db}.cell_minute WHERE minute >= {from:DateTime} AND minute < {until:DateTime}`,
         { from: chTime(Math.max(0, lastEnd - windowMs + MINUTE_MS)).slice(0, 19), until: chTime(closedUntil).slice(0, 19) },
       );
-      if (!next || Number(next.c) === 0) return;
+      if (!next || Number(next.c) === 0) return 0;
       const first = Math.max(lastEnd, Number(next.m));
       const until = Math.min(closedUntil, first + WINDOW_BATCH_MINUTES * MINUTE_MS);
-      if (first >= until) return;
+      if (first >= until) return 0;
       const cells = await store.query<{ minute_ms: number | string; leg: Cell['leg']; channel: string; touchpoint: string; events: number | string; n: number | string; sum_x: number; sum_x2: number; bad: number | string; good: number | string; impressed: number | string }>(
         `SELECT toUnixTimestamp(minute) * 1000 AS minute_ms, leg, channel, touchpoint, sum(events) AS events, sum(n) AS n, sum(sum_x) AS sum_x, sum(sum_x2) AS sum_x2,
                 sum(bad) AS bad, sum(good) AS good, sum(impressed) AS impressed
@@ -371,6 +417,7 @@ export class MetricsWorker extends EventEmitter {
         this.stats.windows += windows;
         this.stats.rows.leg_consistency = (this.stats.rows.leg_consistency ?? 0) + rows.length;
       }
+      return windows;
     } finally {
       this.stats.ms.stool += performance.now() - t;
       this.stoolRunning = false;

@@ -9,6 +9,7 @@
 import { EventEmitter } from 'node:events';
 import type { Consumer, EachBatchPayload, Kafka } from 'kafkajs';
 import type { Store } from '../../platform/clickhouse/store.ts';
+import type { GroupConsumerOptions } from '../../platform/kafka/groupMember.ts';
 import type { Logger } from '../../platform/log.ts';
 import type { AlertEvent } from '../../schemas/contracts.ts';
 import type { SchemaRegistry } from '../../schemas/registry.ts';
@@ -21,13 +22,11 @@ export interface NotifyWorkerOptions {
   store: Store;
   registry: SchemaRegistry;
   log: Logger;
-  groupId: string;
-  sessionTimeoutMs: number;
+  /** The group and its timings (platform/kafka/groupMember.ts: consumerOptions). */
+  consumer: GroupConsumerOptions;
   alertsTopic: string;
   notifiers: Notifier[];
 }
-
-const HEARTBEAT_MS = 3_000;
 
 export const deliveryRowOf = (a: DeliveryAttempt) => ({
   alert_id: a.alert_id, version: a.version, notifier: a.notifier, target: a.target, attempt: a.attempt,
@@ -53,7 +52,7 @@ export class NotifyWorker extends EventEmitter {
 
   async start(): Promise<void> {
     const { kafka, log, alertsTopic } = this.o;
-    const consumer = kafka.consumer({ groupId: this.o.groupId, sessionTimeout: this.o.sessionTimeoutMs, heartbeatInterval: Math.min(HEARTBEAT_MS, this.o.sessionTimeoutMs / 3), maxWaitTimeInMs: 500 });
+    const consumer = kafka.consumer(this.o.consumer);
     this.consumer = consumer;
     consumer.on(consumer.events.CRASH, (e) => {
       log.error({ err: e.payload.error.message, restart: e.payload.restart }, 'alert notifier consumer crashed');
@@ -87,7 +86,7 @@ export class NotifyWorker extends EventEmitter {
     }
     // Wait for every delivery to settle, heartbeating so a slow endpoint does not cost the partition.
     const all = Promise.all(settled).then(() => true);
-    while (!(await Promise.race([all, new Promise<false>((r) => setTimeout(() => r(false), HEARTBEAT_MS))]))) await heartbeat();
+    while (!(await Promise.race([all, new Promise<false>((r) => setTimeout(() => r(false), this.o.consumer.heartbeatInterval))]))) await heartbeat();
     await this.flush();
     const last = batch.messages[batch.messages.length - 1];
     if (!last || !isRunning() || isStale()) return;

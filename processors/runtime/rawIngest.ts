@@ -7,6 +7,7 @@ import { EventEmitter } from 'node:events';
 import { CompressionTypes, type Consumer, type EachBatchPayload, type Kafka, type Producer } from 'kafkajs';
 import type { Store } from '../../platform/clickhouse/store.ts';
 import { PRODUCER_RETRY } from '../../platform/kafka/client.ts';
+import { whileHeartbeating, type GroupConsumerOptions } from '../../platform/kafka/groupMember.ts';
 import type { Logger } from '../../platform/log.ts';
 import type { SchemaRegistry } from '../../schemas/registry.ts';
 import { classify, classifyDeadLetterTopic, type Classified, type RawTable, type TopicFamilies } from './classify.ts';
@@ -18,8 +19,8 @@ export interface RawIngestOptions {
   store: Store;
   registry: SchemaRegistry;
   log: Logger;
-  groupId: string;
-  sessionTimeoutMs: number;
+  /** The group and its timings (platform/kafka/groupMember.ts: consumerOptions). */
+  consumer: GroupConsumerOptions;
   /** Input topic -> the record family it carries. */
   families: TopicFamilies;
   deadLetterTopic: string;
@@ -76,7 +77,7 @@ export class RawIngest extends EventEmitter {
   }
 
   async start(): Promise<void> {
-    const { kafka, groupId, families, log } = this.o;
+    const { kafka, families, log } = this.o;
     const admin = kafka.admin();
     await admin.connect();
     this.cluster = (await admin.describeCluster()).clusterId;
@@ -85,12 +86,7 @@ export class RawIngest extends EventEmitter {
 
     this.dlq = kafka.producer({ idempotent: true, maxInFlightRequests: 1, retry: PRODUCER_RETRY });
     await this.dlq.connect();
-    const consumer = kafka.consumer({
-      groupId,
-      sessionTimeout: this.o.sessionTimeoutMs,
-      heartbeatInterval: Math.min(3_000, this.o.sessionTimeoutMs / 3),
-      maxWaitTimeInMs: 250,
-    });
+    const consumer = kafka.consumer(this.o.consumer);
     this.consumer = consumer;
     consumer.on(consumer.events.GROUP_JOIN, (e) => {
       this.stored?.reset();
@@ -106,7 +102,7 @@ export class RawIngest extends EventEmitter {
     await consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: false,
-      eachBatch: (payload) => this.onBatch(payload),
+      eachBatch: (payload) => whileHeartbeating(payload.heartbeat, this.o.consumer.heartbeatInterval, () => this.onBatch(payload)),
     });
   }
 
