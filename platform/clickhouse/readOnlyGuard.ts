@@ -78,6 +78,9 @@ const NODE_KINDS = new Set([
   'ColumnsTransformerList', 'ColumnsExceptTransformer', 'ColumnsReplaceTransformer', 'ColumnsReplaceTransformerReplacement',
   'TablesInSelectQuery', 'TablesInSelectQueryElement', 'TableExpression', 'TableIdentifier', 'TableJoin', 'ArrayJoin', 'Subquery',
   'WithElement', 'OrderByElement', 'InterpolateElement', 'WindowDefinition', 'WindowListElement', 'SampleRatio', 'DataType', 'NameTypePair',
+  // A SETTINGS clause: the dump hides its values, but the engine checks them itself at
+  // readonly = 1 (only the values already set, and the limits are set last).
+  'Set',
   'Explain', 'DescribeQuery', 'ShowTables', 'ShowCreateTableQuery', 'ShowCreateViewQuery', 'ExistsTableQuery', 'ExistsViewQuery',
 ]);
 
@@ -133,10 +136,13 @@ const nameOf = (n: Node) => n.text.trim().replace(/ \(alias [\s\S]*\)$/, '');
  * (quoted ones with `quoted`). formatQuerySingleLine writes strings in single quotes
  * and names in backquotes, each with backslash escapes.
  */
-function* names(sql: string): Generator<{ name: string; quoted: boolean; escaped: boolean }> {
+function* names(sql: string): Generator<{ name: string; quoted: boolean; escaped: boolean; at: number; depth: number }> {
   let i = 0;
+  let depth = 0;
   while (i < sql.length) {
     const c = sql[i] as string;
+    if (c === '(') depth++;
+    else if (c === ')') depth--;
     if (c === "'" || c === '`' || c === '"') {
       let j = i + 1;
       let escaped = false;
@@ -147,14 +153,24 @@ function* names(sql: string): Generator<{ name: string; quoted: boolean; escaped
         }
         j++;
       }
-      if (c !== "'") yield { name: sql.slice(i + 1, j), quoted: true, escaped };
+      if (c !== "'") yield { name: sql.slice(i + 1, j), quoted: true, escaped, at: i, depth };
       i = j + 1;
     } else if (/[A-Za-z_]/.test(c)) {
       const word = /^[A-Za-z_][A-Za-z0-9_]*/.exec(sql.slice(i))?.[0] as string;
-      yield { name: word, quoted: false, escaped: false };
+      yield { name: word, quoted: false, escaped: false, at: i, depth };
       i += word.length;
     } else i++;
   }
+}
+
+export interface Checked {
+  /**
+   * The query's own top-level SETTINGS list (`a = 1, b = 'x'`), for the server to SET
+   * before readonly = 1: the engine then takes the clause as it stands (at readonly = 1
+   * a SETTINGS clause may only restate current values), so analysts keep e.g.
+   * `SETTINGS join_use_nulls = 1`, while the limits, SET after it, still win.
+   */
+  settings?: string;
 }
 
 export interface ReadOnlyGuard {
@@ -163,7 +179,7 @@ export interface ReadOnlyGuard {
    * allowed) unless `sql` reads only the project's data. `paramSetup` are the request's
    * `SET param_x = ...` statements, so the query is checked as it will run.
    */
-  check(sql: string, paramSetup: string[]): Promise<void>;
+  check(sql: string, paramSetup: string[]): Promise<Checked>;
 }
 
 export async function openReadOnlyGuard(openSession: () => Session, database: string): Promise<ReadOnlyGuard> {
@@ -229,6 +245,13 @@ export async function openReadOnlyGuard(openSession: () => Session, database: st
       if (ids.length === 2) table(`${ids[0]}.${ids[1]}`, 'the table');
     } else if (n.kind === 'ShowTables') {
       for (const c of n.children) if (c.kind === 'Identifier' && nameOf(c) !== database && nameOf(c).toLowerCase() !== 'system') throw denied(`SHOW TABLES FROM ${nameOf(c)} lists another database than ${database}`);
+    } else if (n.kind === 'Set') {
+      // The engine checks a subquery's SETTINGS against readonly less strictly than the query's own.
+      for (let a = n.parent; a; a = a.parent) {
+        if (a.kind === 'Subquery' || a.kind === 'WithElement' || a.kind === 'TableExpression') {
+          throw new ClickHouseHttpError(164, 'READONLY', 'SETTINGS inside a subquery are not accepted on this read-only endpoint: state them once, at the end of the query, or as URL parameters', 403);
+        }
+      }
     } else if (n.kind === 'Explain' && /OVERRIDE|TRANSACTION/.test(n.text)) {
       throw denied(`EXPLAIN${n.text.replace(/^ EXPLAIN/, '')} is not accepted here. ${ALLOWED}`);
     }
@@ -239,9 +262,8 @@ export async function openReadOnlyGuard(openSession: () => Session, database: st
     async check(sql, paramSetup) {
       const session = openSession();
       try {
-        // Parameters first (so the parse is the query as it runs), then readonly = 1:
-        // nothing the check runs can write, change a setting or open a source.
-        await session.queryAsync([...paramSetup, 'SET readonly = 1'].join(';\n'));
+        // Parameters first, so the parse is the query as it runs.
+        if (paramSetup.length) await session.queryAsync(paramSetup.join(';\n'));
         let formatted: string;
         try {
           formatted = (await session.queryAsync(`SELECT formatQuerySingleLine(${literal(sql)})`, { format: 'TabSeparatedRaw' })).text().replace(/\n$/, '');
@@ -266,9 +288,19 @@ export async function openReadOnlyGuard(openSession: () => Session, database: st
           const set = paramSetup.find((s) => s.startsWith(`SET param_${m[1]} = `));
           if (set && /\\[nrt0]|[\n\r]/.test(set)) throw unchecked(`the Identifier parameter ${m[1]} has a line break in it`);
         }
+        // The outermost SETTINGS clause: the last one outside parentheses, up to a FORMAT.
+        const at = [...words].reverse().find((w) => !w.quoted && w.depth === 0 && w.name === 'SETTINGS');
+        let settings: string | undefined;
+        if (at) {
+          const format = words.find((w) => w.at > at.at && !w.quoted && w.depth === 0 && w.name === 'FORMAT');
+          settings = formatted.slice(at.at + 'SETTINGS'.length, format?.at).trim() || undefined;
+        }
+        // Then readonly = 1: nothing the check runs can write, change a setting or open a source.
+        await session.queryAsync([...(settings ? [`SET ${settings}`] : []), 'SET readonly = 1'].join(';\n'));
         const dump = (await session.queryAsync(`EXPLAIN AST ${sql}`, { format: 'TabSeparatedRaw' })).text();
         const root = parseDump(dump);
         walk(root);
+        return { settings };
       } finally {
         session.close();
       }

@@ -114,6 +114,8 @@ interface Prepared {
   setup: string[];
   /** The `SET param_x = ...` statements among them, which the read-only guard needs too. */
   params: string[];
+  /** Read-only endpoint: the limits and readonly = 1, stated last, after the query's own SETTINGS. */
+  enforced: string[];
   /** Output format when the SQL has no FORMAT clause, as a ClickHouse server's default_format. */
   format: string;
 }
@@ -181,11 +183,12 @@ function prepare(params: URLSearchParams, readsOnly: boolean, policy?: ReadOnlyP
     settings.set('result_overflow_mode', 'throw');
     settings.set('allow_introspection_functions', '0');
     settings.set('allow_get_client_http_header', '0');
-    for (const key of ['max_execution_time', 'timeout_overflow_mode', 'max_result_bytes', 'result_overflow_mode', 'allow_introspection_functions', 'allow_get_client_http_header']) {
-      const v = settings.get(key) as string;
-      settings.delete(key);
-      settings.set(key, v);
-    }
+  }
+  const enforced: string[] = [];
+  for (const key of ['max_execution_time', 'timeout_overflow_mode', 'max_result_bytes', 'result_overflow_mode', 'allow_introspection_functions', 'allow_get_client_http_header']) {
+    if (!policy) break;
+    enforced.push(`SET ${key} = ${literal(settings.get(key) as string)}`);
+    settings.delete(key);
   }
   const setup: string[] = [];
   if (database) setup.push(`USE \`${database.replace(/\\/g, '\\\\').replace(/`/g, '\\`')}\``);
@@ -194,9 +197,9 @@ function prepare(params: URLSearchParams, readsOnly: boolean, policy?: ReadOnlyP
   // The engine enforces it too, so a second statement cannot write behind READS' back.
   // readonly = 1 on the read-only endpoint: it also refuses table functions that open a
   // source (file, url, s3, remote...) and settings changed inside the query.
-  if (policy) setup.push('SET readonly = 1');
+  if (policy) enforced.push('SET readonly = 1');
   else if (readsOnly) setup.push('SET readonly = 2');
-  return { setup, params: queryParams, format };
+  return { setup, params: queryParams, enforced, format };
 }
 
 type Decoder = () => Transform;
@@ -338,8 +341,9 @@ export async function startStoreServer(options: StoreServerOptions): Promise<Sto
       const release = await slots.acquire(deadline);
       const session = new SessionCtor(path);
       const work = (async () => {
-        if (guard) await guard.check(sql, prepared.params);
-        if (prepared.setup.length) await session.queryAsync(prepared.setup.join(';\n'));
+        const checked = guard ? await guard.check(sql, prepared.params) : {};
+        const setup = [...prepared.setup, ...(checked.settings ? [`SET ${checked.settings}`] : []), ...prepared.enforced];
+        if (setup.length) await session.queryAsync(setup.join(';\n'));
         return await session.queryAsync(sql, { format: prepared.format });
       })();
       // The slot (its pool thread) is given back when the engine is done, whoever stopped waiting.
