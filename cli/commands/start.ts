@@ -74,7 +74,8 @@ async function serveLiveSql(config: Config, opts: SqlOptions, log: Logger, teard
   });
   forget = recordEndpoint(config.clickhousePath, { url: server.url, readOnly, servedBy: '`npx cx start`', writeAdvice: readOnly ? SQL_WRITE_ADVICE : undefined });
   warnIfOpen(host, server.url, readOnly, config, log);
-  return `SQL: ${server.url} (${readOnly ? 'read-only' : 'read-write'}${note}) — npx cx sql, or CLICKHOUSE_URL=${server.url} for any ClickHouse HTTP tool`;
+  const parallel = readOnly ? `, ${server.maxConcurrent} ${server.maxConcurrent === 1 ? 'query' : 'queries'} at once` : '';
+  return `SQL: ${server.url} (${readOnly ? 'read-only' : 'read-write'}${parallel}${note}) — npx cx sql, or CLICKHOUSE_URL=${server.url} for any ClickHouse HTTP tool`;
 }
 
 export function startCommand(program: Command): void {

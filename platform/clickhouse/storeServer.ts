@@ -309,7 +309,8 @@ export async function startStoreServer(options: StoreServerOptions): Promise<Sto
   const wantedConcurrent = options.maxConcurrent ?? 4;
   const maxConcurrent = Math.max(1, Math.min(wantedConcurrent, pool - PIPELINE_THREADS));
   if (maxConcurrent < wantedConcurrent) {
-    log?.warn(
+    // Said, not warned: with Node's default pool this is the normal case (`npm start` prints it too).
+    log?.info(
       { wanted: wantedConcurrent, running: maxConcurrent, UV_THREADPOOL_SIZE: pool },
       `SQL endpoint: ${maxConcurrent} queries at once, not ${wantedConcurrent} (CX_SQL_MAX_CONCURRENT): Node's thread pool has ${pool} threads and ${PIPELINE_THREADS} stay free for the pipeline. ` +
         `Start with UV_THREADPOOL_SIZE=${wantedConcurrent + PIPELINE_THREADS} for ${wantedConcurrent}`,
