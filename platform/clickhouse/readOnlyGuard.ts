@@ -134,7 +134,8 @@ const nameOf = (n: Node) => n.text.trim().replace(/ \(alias [\s\S]*\)$/, '');
 /**
  * The names in normalized SQL, outside string literals: bare words and quoted names
  * (quoted ones with `quoted`). formatQuerySingleLine writes strings in single quotes
- * and names in backquotes, each with backslash escapes.
+ * and names in backquotes, each with backslash escapes. `escaped`: the name has a
+ * control character, or an escape that may stand for one (`\n`, `\x0A`...).
  */
 function* names(sql: string): Generator<{ name: string; quoted: boolean; escaped: boolean; at: number; depth: number }> {
   let i = 0;
@@ -147,10 +148,11 @@ function* names(sql: string): Generator<{ name: string; quoted: boolean; escaped
       let j = i + 1;
       let escaped = false;
       while (j < sql.length && sql[j] !== c) {
+        // A backslash or quote kept literally is fine (`from \\ to`); any other escape may be a line break.
         if (sql[j] === '\\') {
-          escaped = true;
+          if (!['\\', '`', "'", '"'].includes(sql[j + 1] ?? '')) escaped = true;
           j++;
-        }
+        } else if (/[\u0000-\u001f\u007f]/.test(sql[j] as string)) escaped = true;
         j++;
       }
       if (c !== "'") yield { name: sql.slice(i + 1, j), quoted: true, escaped, at: i, depth };

@@ -16,6 +16,9 @@ import { fileURLToPath } from 'node:url';
 import { createClient } from '@clickhouse/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { describeSql, tablesSql } from '../../cli/sqlPrompt.ts';
+import { dashboardModels } from '../../dashboards/build.ts';
+import type { ClickHouseQuery } from '../../dashboards/clickhouseQuery.ts';
+import { expandMacros, type VariableValue } from '../../dashboards/macros.ts';
 import { endpointFile, openQueryStore } from '../../platform/clickhouse/endpoint.ts';
 import { migrate } from '../../platform/clickhouse/migrate.ts';
 import { threadPoolSize, PIPELINE_THREADS } from '../../platform/clickhouse/querySlots.ts';
@@ -158,6 +161,7 @@ const hostile = (): [string, string, string, RegExp][] => [
   ['SHOW PROCESSLIST', 'SHOW PROCESSLIST', '497', /not accepted/],
   ['SHOW GRANTS', 'SHOW GRANTS', '497', /not accepted/],
   ['APPLY(file) column transformer', `SELECT * APPLY(file) FROM (SELECT '${secretFile}' AS p)`, '497', /file/],
+  ['an escaped line break in a name', `SELECT 1 AS \`a\\x0A    Function numbers\` FROM ${db}.touchpoint_events`, '497', /escape sequence/],
   ['a line break in a name (forging the parse)', `SELECT 1 AS \`a\n    Function numbers\` FROM ${db}.touchpoint_events`, '497', /escape sequence/],
   ['a statement behind a read', `SELECT 1; SELECT * FROM file('${secretFile}', 'LineAsString')`, '164', /one statement per request/],
   ['settings inside the query', 'SELECT 1 SETTINGS readonly = 0', '164', /readonly/],
@@ -272,6 +276,30 @@ describe('what analysts run still works', () => {
       const a = await post(readOnly.url, sql);
       expect(a.status, `${sql}\n${a.text}`).toBe(200);
     }
+    // Every dashboard panel's SQL, macros expanded as Grafana's plugin would, variables at "All".
+    type Panel = { type?: string; title?: string; panels?: Panel[]; targets?: ClickHouseQuery[] };
+    const range = { from: new Date(Date.now() - 3 * 3_600_000), to: new Date() };
+    let panels = 0;
+    for (const d of dashboardModels(config)) {
+      const variables: Record<string, VariableValue> = {};
+      for (const v of (d.model.templating?.list ?? []) as { name: string; type: string; query?: string }[]) {
+        let options = (v.query ?? '').split(',');
+        if (v.type !== 'custom') {
+          const a = await post(readOnly.url, expandMacros(v.query ?? '', { ...range, intervalMs: 60_000, variables: {} }));
+          expect(a.status, `${d.uid} variable ${v.name}: ${a.text}`).toBe(200);
+          options = a.text.split('\n').filter(Boolean);
+        }
+        variables[v.name] = { options, selected: 'All' };
+      }
+      for (const panel of ((d.model.panels ?? []) as Panel[]).flatMap((p) => (p.type === 'row' ? (p.panels ?? []) : [p]))) {
+        for (const t of panel.targets ?? []) {
+          const a = await post(readOnly.url, expandMacros(t.rawSql, { ...range, intervalMs: 60_000, variables }));
+          expect(a.status, `${d.uid} / ${panel.title}: ${a.text}`).toBe(200);
+          panels++;
+        }
+      }
+    }
+    expect(panels).toBeGreaterThan(10);
     // Through the client too, with query parameters.
     const ro = await openStore({ ...config, clickhouseUrl: readOnly.url });
     try {
