@@ -216,7 +216,7 @@ export async function openReadOnlyGuard(openSession: () => Session, database: st
     );
   };
 
-  const walk = (n: Node) => {
+  const walk = (n: Node, statement: string) => {
     if (!NODE_KINDS.has(n.kind)) {
       const what = n.kind === 'ColumnsApplyTransformer' ? 'APPLY(...) column transformers' : `${n.kind.replace(/Query$/, '')} statements or clauses`;
       throw denied(`${what} are not accepted here. ${ALLOWED}; write functions out per column`);
@@ -245,6 +245,9 @@ export async function openReadOnlyGuard(openSession: () => Session, database: st
     } else if (/^(ShowCreate|Exists)/.test(n.kind)) {
       const ids = n.children.map(nameOf);
       if (ids.length === 2) table(`${ids[0]}.${ids[1]}`, 'the table');
+    } else if (n.kind === 'ShowTables' && !/^(EXPLAIN [A-Z ]*)?SHOW (TABLES|DATABASES)\b/.test(statement)) {
+      // One node kind for every SHOW over a system table (settings, clusters, merges, dictionaries...).
+      throw denied(`${/^(EXPLAIN [A-Z ]*)?(SHOW [A-Z]+( (?!LIKE|ILIKE|FROM|IN|LIMIT)[A-Z]+)?)/.exec(statement)?.[2] ?? 'this SHOW'} is not accepted here. ${ALLOWED}`);
     } else if (n.kind === 'ShowTables') {
       for (const c of n.children) if (c.kind === 'Identifier' && nameOf(c) !== database && nameOf(c).toLowerCase() !== 'system') throw denied(`SHOW TABLES FROM ${nameOf(c)} lists another database than ${database}`);
     } else if (n.kind === 'Set') {
@@ -257,7 +260,7 @@ export async function openReadOnlyGuard(openSession: () => Session, database: st
     } else if (n.kind === 'Explain' && /OVERRIDE|TRANSACTION/.test(n.text)) {
       throw denied(`EXPLAIN${n.text.replace(/^ EXPLAIN/, '')} is not accepted here. ${ALLOWED}`);
     }
-    n.children.forEach(walk);
+    for (const c of n.children) walk(c, statement);
   };
 
   return {
@@ -296,12 +299,14 @@ export async function openReadOnlyGuard(openSession: () => Session, database: st
         if (at) {
           const format = words.find((w) => w.at > at.at && !w.quoted && w.depth === 0 && w.name === 'FORMAT');
           settings = formatted.slice(at.at + 'SETTINGS'.length, format?.at).trim() || undefined;
+          // Only a clause of `name = value` pairs (SHOW SETTINGS LIKE ... is not one).
+          if (settings && !/^[A-Za-z_][A-Za-z0-9_]* = /.test(settings)) settings = undefined;
         }
         // Then readonly = 1: nothing the check runs can write, change a setting or open a source.
         await session.queryAsync([...(settings ? [`SET ${settings}`] : []), 'SET readonly = 1'].join(';\n'));
         const dump = (await session.queryAsync(`EXPLAIN AST ${sql}`, { format: 'TabSeparatedRaw' })).text();
         const root = parseDump(dump);
-        walk(root);
+        walk(root, formatted);
         return { settings };
       } finally {
         session.close();
