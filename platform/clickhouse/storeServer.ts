@@ -337,13 +337,24 @@ export async function startStoreServer(options: StoreServerOptions): Promise<Sto
   // gets a connection of its own (about 0.3 ms) and states everything it needs on it;
   // up to maxConcurrent run side by side (chdb runs statements on different connections
   // in parallel), so a long read does not hold up the next one.
-  function run(prepared: Prepared, sql: string, deadline?: AbortSignal): Promise<ChdbResult> {
+  //
+  // Every statement carries a log_comment naming this server and its request, so the
+  // server can cancel it in the engine (KILL QUERY): chdb cannot interrupt a statement
+  // from outside, and a process does not exit while one runs.
+  const serverTag = `cx-store-server:${randomUUID()}`;
+  const kill = (where: string) =>
+    owner.queryAsync(`KILL QUERY WHERE ${where} ASYNC`).then(
+      () => undefined,
+      (err: unknown) => log?.warn({ err: (err as Error).message }, 'store server: could not cancel a query in the engine'),
+    );
+  function run(prepared: Prepared, sql: string, queryId: string, deadline?: AbortSignal): Promise<ChdbResult> {
+    const tag = `${serverTag}:${queryId}`;
     const job = async () => {
       const release = await slots.acquire(deadline);
       const session = new SessionCtor(path);
       const work = (async () => {
         const checked = guard ? await guard.check(sql, prepared.params) : {};
-        const setup = [...prepared.setup, ...(checked.settings ? [`SET ${checked.settings}`] : []), ...prepared.enforced];
+        const setup = [...prepared.setup, ...(checked.settings ? [`SET ${checked.settings}`] : []), `SET log_comment = ${literal(tag)}`, ...prepared.enforced];
         if (setup.length) await session.queryAsync(setup.join(';\n'));
         return await session.queryAsync(sql, { format: prepared.format });
       })();
@@ -354,7 +365,11 @@ export async function startStoreServer(options: StoreServerOptions): Promise<Sto
       });
       if (!deadline) return work;
       return await new Promise<ChdbResult>((resolve, reject) => {
-        const onAbort = () => reject(deadline.reason);
+        const onAbort = () => {
+          // Past the wall clock: the engine missed its own limit, so the server stops the statement.
+          void kill(`Settings['log_comment'] = ${literal(tag)}`);
+          reject(deadline.reason);
+        };
         if (deadline.aborted) onAbort();
         deadline.addEventListener('abort', onAbort, { once: true });
         work.then(resolve, reject).finally(() => deadline.removeEventListener('abort', onAbort));
@@ -432,7 +447,7 @@ export async function startStoreServer(options: StoreServerOptions): Promise<Sto
       // A ClickHouse server takes an insert with no rows as done; chdb would say "No data to insert".
       if (body.length === 0 && /^\s*INSERT\b[\s\S]*\bFORMAT\s+\w+\s*$/i.test(queryParam)) return reply.send('');
       const deadline = wallClockMs === undefined ? undefined : AbortSignal.timeout(wallClockMs);
-      const result = await run(prepared, sql, deadline).catch((err: unknown) => {
+      const result = await run(prepared, sql, queryId, deadline).catch((err: unknown) => {
         if (deadline?.aborted && err === deadline.reason) {
           throw new ClickHouseHttpError(
             159,
@@ -528,8 +543,9 @@ export async function startStoreServer(options: StoreServerOptions): Promise<Sto
           app.server.closeAllConnections();
           await within(1000, closed);
         }
-        // Statements still in the engine: a read stops at its time limit; the directory is
-        // released when they end (chdb defers it), so the stop does not wait for them.
+        // Statements still in the engine after the grace are cancelled there: nobody is
+        // waiting for them any more, and the process could not exit while they run.
+        if (slots.busy > 0) await kill(`startsWith(Settings['log_comment'], ${literal(`${serverTag}:`)})`);
         await within(closeGraceMs, slots.drained());
         owner.close();
       })();
