@@ -71,9 +71,9 @@ export interface StoreServer {
   readonly maxConcurrent: number;
   /**
    * Stops accepting requests, lets the ones in hand finish for closeGraceMs, then cuts
-   * every connection left (idle keep-alive, slow or waiting clients) and closes the data
-   * directory. Bounded whatever clients do: a statement still in the engine finishes on
-   * its own (its time limit stops it) and chdb releases the directory after it.
+   * every connection left (idle keep-alive, slow or waiting clients), cancels this
+   * server's statements still in the engine and closes the data directory. Bounded
+   * whatever clients do: about 2 x closeGraceMs + 1 s at most.
    */
   close(): Promise<void>;
 }
