@@ -14,7 +14,7 @@ import { onShutdown, stopOnUnexpectedError } from '../shutdown.ts';
 import { Teardown } from '../teardown.ts';
 import { numberOption } from '../options.ts';
 import { emitOptions, startLiveTraffic, type EmitOptions } from './emit.ts';
-import { portOption } from './store.ts';
+import { portOption, sqlEndpointSettings, warnIfOpen } from './store.ts';
 
 const fmt = (n: number) => n.toLocaleString('en-US');
 
@@ -32,6 +32,7 @@ const SQL_WRITE_ADVICE = 'To write, stop `npx cx start` (then `npx cx sql` opens
 interface SqlOptions {
   sql: boolean;
   sqlPort?: number;
+  sqlHost?: string;
   sqlWritable?: boolean;
 }
 
@@ -45,13 +46,15 @@ interface SqlOptions {
 async function serveLiveSql(config: Config, opts: SqlOptions, log: Logger, teardown: Teardown): Promise<string> {
   const readOnly = !opts.sqlWritable;
   const wanted = opts.sqlPort ?? config.sqlPort;
+  const host = opts.sqlHost ?? '127.0.0.1';
   const serve = (port: number) =>
     startStoreServer({
       path: config.clickhousePath,
-      host: '127.0.0.1',
+      host,
       port,
       readOnly,
       readOnlyRefusal: { servedBy: 'the live data of `npx cx start`', writeAdvice: SQL_WRITE_ADVICE },
+      ...sqlEndpointSettings(config),
       log,
     });
   let server: StoreServer;
@@ -71,7 +74,9 @@ async function serveLiveSql(config: Config, opts: SqlOptions, log: Logger, teard
     await server.close();
   });
   forget = recordEndpoint(config.clickhousePath, { url: server.url, readOnly, servedBy: '`npx cx start`', writeAdvice: readOnly ? SQL_WRITE_ADVICE : undefined });
-  return `SQL: ${server.url} (${readOnly ? 'read-only' : 'read-write'}${note}) — npx cx sql, or CLICKHOUSE_URL=${server.url} for any ClickHouse HTTP tool`;
+  warnIfOpen(host, server.url, readOnly, config, log);
+  const parallel = readOnly ? `, ${server.maxConcurrent} ${server.maxConcurrent === 1 ? 'query' : 'queries'} at once` : '';
+  return `SQL: ${server.url} (${readOnly ? 'read-only' : 'read-write'}${parallel}${note}) — npx cx sql, or CLICKHOUSE_URL=${server.url} for any ClickHouse HTTP tool`;
 }
 
 export function startCommand(program: Command): void {
@@ -79,7 +84,8 @@ export function startCommand(program: Command): void {
     .description('the main job: local Kafka (unless KAFKA_BROKERS), ClickHouse (embedded unless CLICKHOUSE_URL), live simulated traffic, the processors and touchpoint alerts (printed as they open and resolve), with a live status line; Ctrl-C stops cleanly')
     .option('--duration <seconds>', 'stop by itself after this long', numberOption(1))
     .option('--keep-kafka', 'leave the local broker running on exit (it is stopped if this command started it)')
-    .option('--sql-port <port>', 'port on 127.0.0.1 serving the live data over ClickHouse\'s HTTP interface, for `npx cx sql` and ClickHouse tools (default CX_SQL_PORT, 8124; 0: any free port)', portOption)
+    .option('--sql-port <port>', 'port serving the live data over ClickHouse\'s HTTP interface, for `npx cx sql` and ClickHouse tools (default CX_SQL_PORT, 8124; 0: any free port)', portOption)
+    .option('--sql-host <host>', 'address the SQL endpoint listens on (default 127.0.0.1; any other wants CX_SQL_PASSWORD)')
     .option('--sql-writable', 'let that endpoint take inserts and DDL too (default: read-only)')
     .option('--no-sql', 'do not serve the live data')
     .action(async (opts: EmitOptions & SqlOptions & { duration?: number; keepKafka?: boolean }) => {

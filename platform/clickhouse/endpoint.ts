@@ -83,7 +83,8 @@ export interface QueryStore {
  * itself (which fails with StoreLockedError if a process holds it without serving it).
  */
 export async function openQueryStore(config: Config, options: OpenStoreOptions = {}): Promise<QueryStore> {
-  if (config.clickhouseUrl) return { store: await openStore(config, options) };
+  // A `cx store serve` behind CLICKHOUSE_URL takes CX_SQL_PASSWORD too, when no CLICKHOUSE_PASSWORD says otherwise.
+  if (config.clickhouseUrl) return { store: await openStore({ ...config, clickhousePassword: config.clickhousePassword || (config.sqlPassword ?? '') }, options) };
   const endpoint = liveEndpoint(config.clickhousePath);
   if (!endpoint) return { store: await openStore(config, options) };
   try {
@@ -95,7 +96,7 @@ export async function openQueryStore(config: Config, options: OpenStoreOptions =
         `but that endpoint does not answer (${(err as Error).message}). Is it stopping? Try again, or stop that process so the directory can be opened here.`,
     );
   }
-  // The endpoint is the embedded engine: no user or password to send.
-  const store = await openStore({ ...config, clickhouseUrl: endpoint.url, clickhouseUser: 'default', clickhousePassword: '' }, options);
+  // The endpoint has one user; its password, when it wants one, is CX_SQL_PASSWORD (never in the record).
+  const store = await openStore({ ...config, clickhouseUrl: endpoint.url, clickhouseUser: 'default', clickhousePassword: config.sqlPassword ?? '' }, options);
   return { store, endpoint };
 }

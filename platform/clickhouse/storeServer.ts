@@ -28,17 +28,34 @@ import type { ChdbResult, Session } from 'chdb';
 import type { Logger } from '../log.ts';
 import { READS } from './statements.ts';
 import { liveEndpoint } from './endpoint.ts';
+import { passwordCheck } from './httpAuth.ts';
+import { ClickHouseHttpError, literal } from './httpError.ts';
+import { PIPELINE_THREADS, QuerySlots, threadPoolSize } from './querySlots.ts';
+import { openReadOnlyGuard, type ReadOnlyGuard } from './readOnlyGuard.ts';
 import { lockHolder, StoreLockedError } from './store.ts';
 
 export interface StoreServerOptions {
   /** The chdb data directory (created when missing). */
   path: string;
-  /** Default 127.0.0.1. There is no authentication: anyone who reaches the port can use it. */
+  /** Default 127.0.0.1. Without `password`, anyone who reaches the port can use it. */
   host?: string;
   /** Default 8123; 0 picks a free port (see `url`). */
   port?: number;
-  /** Refuse anything but reads (SELECT, WITH, SHOW, DESCRIBE, EXPLAIN, EXISTS). */
+  /**
+   * Serve reads of `database` only (see readOnlyGuard.ts): no writes, and nothing that
+   * reads files, URLs, other servers or the process; each query within `limits`.
+   */
   readOnly?: boolean;
+  /** The project's database, the one a read-only endpoint serves. Default `cx`. */
+  database?: string;
+  /** Read-only endpoint: per-query limits. Default 60 s and 256 MiB (config sqlMaxExecutionSeconds, sqlMaxResultBytes). */
+  limits?: Partial<QueryLimits>;
+  /** Statements in the engine at once (config sqlMaxConcurrent, default 4), at most the thread pool less PIPELINE_THREADS. */
+  maxConcurrent?: number;
+  /** Required on every request but /ping when set (CX_SQL_PASSWORD); see httpAuth.ts. */
+  password?: string;
+  /** How long close() lets requests in hand finish before it cuts their connections. Default 5 s. */
+  closeGraceMs?: number;
   /**
    * What a refused write is told: who serves read-only, and how to get write access.
    * Default: `cx store serve --read-only`, and to use a read-write `cx store serve`.
@@ -50,7 +67,14 @@ export interface StoreServerOptions {
 export interface StoreServer {
   /** What processes put in CLICKHOUSE_URL. */
   readonly url: string;
-  /** Stops accepting requests, lets the ones in hand finish, then closes the data directory. */
+  /** Statements this server runs in the engine at once. */
+  readonly maxConcurrent: number;
+  /**
+   * Stops accepting requests, lets the ones in hand finish for closeGraceMs, then cuts
+   * every connection left (idle keep-alive, slow or waiting clients), cancels this
+   * server's statements still in the engine and closes the data directory. Bounded
+   * whatever clients do: about 2 x closeGraceMs + 1 s at most.
+   */
   close(): Promise<void>;
 }
 
@@ -62,22 +86,6 @@ export class PortInUseError extends Error {
     readonly port: number,
   ) {
     super(`port ${port} on ${host} is already in use (another \`cx store serve\`, \`npm start\` or a ClickHouse server?): stop it, or pick another port with --port`);
-  }
-}
-
-/** An error the way ClickHouse writes it, which the client parses into a ClickHouseError (code, type, message). */
-class ClickHouseHttpError extends Error {
-  constructor(
-    readonly code: number,
-    readonly type: string,
-    message: string,
-    readonly status = 400,
-  ) {
-    super(message);
-  }
-
-  get text(): string {
-    return `Code: ${this.code}. DB::Exception: ${this.message.replace(/\.$/, '')}. (${this.type})\n`;
   }
 }
 
@@ -101,19 +109,37 @@ const HTTP_SETTINGS = new Set([
 
 const NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
-/** A ClickHouse string literal; `SET` parses it the way the HTTP server parses a URL parameter's text. */
-function literal(s: string): string {
-  return `'${s.replace(/\\/g, '\\\\').replace(/'/g, "\\'").replace(/\0/g, '\\0')}'`;
-}
-
 interface Prepared {
   /** Statements that give a fresh connection this request's state: database, settings, parameters. */
   setup: string[];
+  /** The `SET param_x = ...` statements among them, which the read-only guard needs too. */
+  params: string[];
+  /** Read-only endpoint: the limits and readonly = 1, stated last, after the query's own SETTINGS. */
+  enforced: string[];
   /** Output format when the SQL has no FORMAT clause, as a ClickHouse server's default_format. */
   format: string;
 }
 
-function prepare(params: URLSearchParams, readOnly: boolean): Prepared {
+/** What the read-only endpoint imposes on every query, stated after (so over) the client's settings. */
+export interface QueryLimits {
+  /** The engine stops a query running longer (TIMEOUT_EXCEEDED). */
+  maxExecutionSeconds: number;
+  /** A larger result is an error (TOO_MANY_ROWS_OR_BYTES), never a truncated answer. */
+  maxResultBytes: number;
+}
+
+/** A limit the client may lower but not raise (0 means "none" to ClickHouse, so it is ours). */
+function atMost(client: string | undefined, ours: number): number {
+  const n = Number(client);
+  return Number.isFinite(n) && n > 0 ? Math.min(n, ours) : ours;
+}
+
+interface ReadOnlyPolicy {
+  database: string;
+  limits: QueryLimits;
+}
+
+function prepare(params: URLSearchParams, readsOnly: boolean, policy?: ReadOnlyPolicy): Prepared {
   // Stated on every request, empty when it has none: a token that outlived its insert
   // would make the next insert with the same rows vanish as a "duplicate".
   const settings = new Map<string, string>([['insert_deduplication_token', '']]);
@@ -133,7 +159,9 @@ function prepare(params: URLSearchParams, readOnly: boolean): Prepared {
       throw new ClickHouseHttpError(48, 'NOT_IMPLEMENTED', 'this server (cx store serve) has no HTTP sessions: every request stands alone. Create the client without session_id');
     } else if ((key === 'compress' || key === 'decompress') && value === '1') {
       throw new ClickHouseHttpError(48, 'NOT_IMPLEMENTED', `${key}=1 (ClickHouse's native block compression) is not supported by this server (cx store serve): use HTTP compression (Content-Encoding / Accept-Encoding gzip) instead`);
-    } else if (NOT_SETTINGS.has(key) || HTTP_SETTINGS.has(key) || key === 'session_id' || (readOnly && key === 'readonly')) {
+    } else if (policy && key === 'readonly') {
+      if (!['1', '2'].includes(value)) throw new ClickHouseHttpError(164, 'READONLY', `readonly=${value}: this endpoint is read-only and its readonly setting cannot be changed`, 403);
+    } else if (NOT_SETTINGS.has(key) || HTTP_SETTINGS.has(key) || key === 'session_id' || (readsOnly && key === 'readonly')) {
       continue;
     } else if (!NAME.test(key)) {
       throw new ClickHouseHttpError(115, 'UNKNOWN_SETTING', `URL parameter ${JSON.stringify(key)} is not a setting name`);
@@ -141,13 +169,37 @@ function prepare(params: URLSearchParams, readOnly: boolean): Prepared {
       settings.set(key, value);
     }
   }
+  if (policy) {
+    // One database: unqualified names resolve in it, which the guard relies on.
+    if (database && database !== 'default' && database !== policy.database) {
+      throw new ClickHouseHttpError(497, 'ACCESS_DENIED', `this read-only endpoint serves the database ${policy.database} only, not ${JSON.stringify(database)}: leave database unset or set it to ${policy.database}`, 403);
+    }
+    database = policy.database;
+    const { maxExecutionSeconds, maxResultBytes } = policy.limits;
+    // After the client's own, so they win; a client may ask for less, never for more.
+    settings.set('max_execution_time', String(atMost(settings.get('max_execution_time'), maxExecutionSeconds)));
+    settings.set('timeout_overflow_mode', 'throw');
+    settings.set('max_result_bytes', String(atMost(settings.get('max_result_bytes'), maxResultBytes)));
+    settings.set('result_overflow_mode', 'throw');
+    settings.set('allow_introspection_functions', '0');
+    settings.set('allow_get_client_http_header', '0');
+  }
+  const enforced: string[] = [];
+  for (const key of ['max_execution_time', 'timeout_overflow_mode', 'max_result_bytes', 'result_overflow_mode', 'allow_introspection_functions', 'allow_get_client_http_header']) {
+    if (!policy) break;
+    enforced.push(`SET ${key} = ${literal(settings.get(key) as string)}`);
+    settings.delete(key);
+  }
   const setup: string[] = [];
   if (database) setup.push(`USE \`${database.replace(/\\/g, '\\\\').replace(/`/g, '\\`')}\``);
   for (const [key, value] of settings) setup.push(`SET ${key} = ${literal(value)}`);
   setup.push(...queryParams);
-  // The engine enforces it too, so a second statement or a table function cannot write behind READS' back.
-  if (readOnly) setup.push('SET readonly = 2');
-  return { setup, format };
+  // The engine enforces it too, so a second statement cannot write behind READS' back.
+  // readonly = 1 on the read-only endpoint: it also refuses table functions that open a
+  // source (file, url, s3, remote...) and settings changed inside the query.
+  if (policy) enforced.push('SET readonly = 1');
+  else if (readsOnly) setup.push('SET readonly = 2');
+  return { setup, params: queryParams, enforced, format };
 }
 
 type Decoder = () => Transform;
@@ -248,28 +300,96 @@ export async function startStoreServer(options: StoreServerOptions): Promise<Sto
     throw err;
   }
 
-  // chdb keeps SET settings, query parameters and USE for the life of a connection,
-  // while a ClickHouse server gives each HTTP request a clean slate. So each request
-  // gets a connection of its own (about 0.3 ms), states everything it needs on it, and
-  // requests run one at a time, so the server has at most one statement in the engine
-  // (a pipeline in the same process keeps its own, on its own connection).
-  let tail: Promise<unknown> = Promise.resolve();
-  function run(setup: string[], sql: string, format: string): Promise<ChdbResult> {
-    const job = async () => {
-      const session = new SessionCtor(path);
-      try {
-        if (setup.length) await session.queryAsync(setup.join(';\n'));
-        return await session.queryAsync(sql, { format });
-      } finally {
-        session.close();
-      }
-    };
-    const result = tail.then(job, job);
-    tail = result.catch(() => undefined);
-    return result;
+  const limits: QueryLimits = { maxExecutionSeconds: options.limits?.maxExecutionSeconds ?? 60, maxResultBytes: options.limits?.maxResultBytes ?? 268_435_456 };
+  const policy: ReadOnlyPolicy | undefined = readOnly ? { database: options.database ?? 'cx', limits } : undefined;
+  const closeGraceMs = options.closeGraceMs ?? 5000;
+  // Each statement holds a libuv pool thread until the engine is done with it; the
+  // pipeline's own inserts and Node's fs/zlib work need threads of the same pool.
+  const pool = threadPoolSize();
+  const wantedConcurrent = options.maxConcurrent ?? 4;
+  const maxConcurrent = Math.max(1, Math.min(wantedConcurrent, pool - PIPELINE_THREADS));
+  if (maxConcurrent < wantedConcurrent) {
+    // Said, not warned: with Node's default pool this is the normal case (`npm start` prints it too).
+    log?.info(
+      { wanted: wantedConcurrent, running: maxConcurrent, UV_THREADPOOL_SIZE: pool },
+      `SQL endpoint: ${maxConcurrent} queries at once, not ${wantedConcurrent} (CX_SQL_MAX_CONCURRENT): Node's thread pool has ${pool} threads and ${PIPELINE_THREADS} stay free for the pipeline. ` +
+        `Start with UV_THREADPOOL_SIZE=${wantedConcurrent + PIPELINE_THREADS} for ${wantedConcurrent}`,
+    );
+  }
+  const slots = new QuerySlots(maxConcurrent);
+  const authenticate = options.password ? passwordCheck(options.password) : undefined;
+  // A request that waits or runs past this gets its answer (TIMEOUT_EXCEEDED) even if the
+  // engine has not stopped yet: the engine's own limit, a grace for it to notice, and
+  // the time a request may wait for a slot.
+  const wallClockMs = readOnly ? (limits.maxExecutionSeconds + 5) * 1000 : undefined;
+  let guard: ReadOnlyGuard | undefined;
+  if (policy) {
+    try {
+      guard = await openReadOnlyGuard(() => new SessionCtor(path), policy.database);
+    } catch (err) {
+      owner.close();
+      throw err;
+    }
   }
 
-  const app = Fastify({ logger: false });
+  // chdb keeps SET settings, query parameters and USE for the life of a connection,
+  // while a ClickHouse server gives each HTTP request a clean slate. So each request
+  // gets a connection of its own (about 0.3 ms) and states everything it needs on it;
+  // up to maxConcurrent run side by side (chdb runs statements on different connections
+  // in parallel), so a long read does not hold up the next one.
+  //
+  // Every statement carries a log_comment naming this server and its request, so the
+  // server can cancel it in the engine (KILL QUERY): chdb cannot interrupt a statement
+  // from outside, and a process does not exit while one runs.
+  const serverTag = `cx-store-server:${randomUUID()}`;
+  const kill = (where: string) =>
+    owner.queryAsync(`KILL QUERY WHERE ${where} ASYNC`).then(
+      () => undefined,
+      (err: unknown) => log?.warn({ err: (err as Error).message }, 'store server: could not cancel a query in the engine'),
+    );
+  function run(prepared: Prepared, sql: string, queryId: string, deadline?: AbortSignal): Promise<ChdbResult> {
+    const tag = `${serverTag}:${queryId}`;
+    const job = async () => {
+      const release = await slots.acquire(deadline);
+      const session = new SessionCtor(path);
+      const work = (async () => {
+        const checked = guard ? await guard.check(sql, prepared.params) : {};
+        const setup = [...prepared.setup, ...(checked.settings ? [`SET ${checked.settings}`] : []), `SET log_comment = ${literal(tag)}`, ...prepared.enforced];
+        if (setup.length) await session.queryAsync(setup.join(';\n'));
+        return await session.queryAsync(sql, { format: prepared.format });
+      })();
+      // The slot (its pool thread) is given back when the engine is done, whoever stopped waiting.
+      void work.catch(() => undefined).finally(() => {
+        session.close();
+        release();
+      });
+      if (!deadline) return work;
+      return await new Promise<ChdbResult>((resolve, reject) => {
+        const onAbort = () => {
+          // Past the wall clock: the engine missed its own limit, so the server stops the statement.
+          void kill(`Settings['log_comment'] = ${literal(tag)}`);
+          reject(deadline.reason);
+        };
+        if (deadline.aborted) onAbort();
+        deadline.addEventListener('abort', onAbort, { once: true });
+        work.then(resolve, reject).finally(() => deadline.removeEventListener('abort', onAbort));
+      });
+    };
+    return job();
+  }
+
+  const app = Fastify({
+    logger: false,
+    // Idle keep-alive connections end on close(); the rest get closeGraceMs (below).
+    forceCloseConnections: 'idle',
+    keepAliveTimeout: 5000,
+    // A socket with no traffic for this long is dropped: a slow or stuck client cannot
+    // hold a connection for ever. Longer than any answer takes to start.
+    connectionTimeout: (wallClockMs ?? 600_000) + 10_000,
+    // The whole request (headers and body) must arrive within this; inserts may be large.
+    requestTimeout: readOnly ? 30_000 : 300_000,
+  });
+  app.server.headersTimeout = 10_000;
   // Bodies are SQL or rows in any format, often without a Content-Type: take every
   // body as a stream (no size limit: inserts can be large) and read it in the handler.
   app.removeAllContentTypeParsers();
@@ -300,10 +420,11 @@ export async function startStoreServer(options: StoreServerOptions): Promise<Sto
     const queryId = params.get('query_id') || randomUUID();
     reply.header('X-ClickHouse-Query-Id', queryId);
     try {
-      const body = await readBody(req);
       const queryParam = params.get('query') ?? '';
-      // ClickHouse answers a bare GET / like /ping.
+      // ClickHouse answers a bare GET / like /ping, without a password.
       if (req.method === 'GET' && !queryParam) return ping(req, reply);
+      authenticate?.(req.headers, params);
+      const body = await readBody(req);
       if (req.headers['content-type']?.startsWith('multipart/')) {
         throw new ClickHouseHttpError(48, 'NOT_IMPLEMENTED', 'multipart request bodies (use_multipart_params) are not supported by this server (cx store serve): send query parameters in the URL, the client default');
       }
@@ -321,13 +442,34 @@ export async function startStoreServer(options: StoreServerOptions): Promise<Sto
           403,
         );
       }
-      const { setup, format } = prepare(params, readsOnly);
+      const prepared = prepare(params, readsOnly, policy);
+      const { format } = prepared;
       // A ClickHouse server takes an insert with no rows as done; chdb would say "No data to insert".
       if (body.length === 0 && /^\s*INSERT\b[\s\S]*\bFORMAT\s+\w+\s*$/i.test(queryParam)) return reply.send('');
-      const result = await run(setup, sql, format);
+      const deadline = wallClockMs === undefined ? undefined : AbortSignal.timeout(wallClockMs);
+      const result = await run(prepared, sql, queryId, deadline).catch((err: unknown) => {
+        if (deadline?.aborted && err === deadline.reason) {
+          throw new ClickHouseHttpError(
+            159,
+            'TIMEOUT_EXCEEDED',
+            `the query did not finish within ${wallClockMs! / 1000} s (CX_SQL_MAX_EXECUTION_SECONDS=${limits.maxExecutionSeconds}, plus waiting for one of ${maxConcurrent} query slots, ${slots.busy} busy): narrow it (a time range, LIMIT) or raise the limit`,
+            500,
+          );
+        }
+        throw err;
+      });
 
       const raw = result.bytes();
       const out = Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength);
+      // The engine counts its blocks; this is what would go on the wire. Too large is an error, never a cut.
+      if (policy && out.length > limits.maxResultBytes) {
+        throw new ClickHouseHttpError(
+          396,
+          'TOO_MANY_ROWS_OR_BYTES',
+          `the result is ${out.length} bytes, more than this endpoint returns (CX_SQL_MAX_RESULT_BYTES=${limits.maxResultBytes}): aggregate, add a LIMIT, or raise the limit`,
+          500,
+        );
+      }
       const isInsert = /^\s*INSERT\b/i.test(queryParam || sql);
       const rows = String(result.rowsRead ?? 0);
       const bytes = String(result.bytesRead ?? 0);
@@ -378,12 +520,33 @@ export async function startStoreServer(options: StoreServerOptions): Promise<Sto
   log?.debug({ url, path, readOnly }, 'store server: listening');
 
   let closing: Promise<void> | undefined;
+  const within = (ms: number, p: Promise<unknown>) =>
+    new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => resolve(false), ms);
+      p.then(() => {
+        clearTimeout(timer);
+        resolve(true);
+      }, () => {
+        clearTimeout(timer);
+        resolve(true);
+      });
+    });
   return {
     url,
+    maxConcurrent,
     close() {
       closing ??= (async () => {
-        await app.close();
-        await tail;
+        const closed = app.close();
+        // Requests in hand get the grace; then every connection still open is cut, so a
+        // slow client, a keep-alive one or a hung query cannot hold the stop.
+        if (!(await within(closeGraceMs, closed))) {
+          app.server.closeAllConnections();
+          await within(1000, closed);
+        }
+        // Statements still in the engine after the grace are cancelled there: nobody is
+        // waiting for them any more, and the process could not exit while they run.
+        if (slots.busy > 0) await kill(`startsWith(Settings['log_comment'], ${literal(`${serverTag}:`)})`);
+        await within(closeGraceMs, slots.drained());
         owner.close();
       })();
       return closing;

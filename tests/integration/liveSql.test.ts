@@ -141,6 +141,26 @@ describe('cx start serves its live data', () => {
     expect({ marker: Number(row.marker), scratch: Number(row.scratch), events: Number(row.events) }).toEqual({ marker: 0, scratch: 0, events: 1 });
   });
 
+  it('reads nothing outside its data: files, URLs, even itself through url(), refused clearly, and it answers on', async () => {
+    const ask = async (sql: string) => {
+      const res = await fetch(`${url}/?default_format=TabSeparated`, { method: 'POST', body: sql, signal: AbortSignal.timeout(30_000) });
+      return { status: res.status, code: res.headers.get('x-clickhouse-exception-code'), text: await res.text() };
+    };
+    for (const sql of [
+      `SELECT * FROM url('${url}/?query=SELECT%201', 'LineAsString')`,
+      "SELECT * FROM file('/proc/self/environ', 'RawBLOB')",
+      "SELECT 'x' INTO OUTFILE '/tmp/cx-live-sql-outfile.txt' APPEND",
+    ]) {
+      const a = await ask(sql);
+      expect([a.status, a.code], a.text).toEqual([403, '497']);
+      expect(a.text).toMatch(/^Code: 497\. DB::Exception: this read-only endpoint reads the project's data only: /);
+    }
+    expect(existsSync('/tmp/cx-live-sql-outfile.txt')).toBe(false);
+    // Still answering, to a plain request and to `cx sql`.
+    expect(await ask('SELECT 1')).toMatchObject({ status: 200, text: '1\n' });
+    expect(await count()).toBeGreaterThan(0);
+  });
+
   it('runs a script from stdin in order, and stops at the first error with its number and line', async () => {
     const ok = await cx(['sql'], 'SELECT 1 AS one;\n-- a comment; not a statement\nSELECT count() > 0 AS some\n  FROM cx.touchpoint_events;\nSELECT \'a;b\' AS s');
     expect(ok.status, ok.stderr).toBe(0);
@@ -210,7 +230,8 @@ describe('one process, two connections to the data directory', () => {
   it("the pipeline's inserts go on while a served query runs, and the endpoint's readonly stays its own", async () => {
     const path = mkdtempSync(join(tmpdir(), 'cx-chdb-'));
     const pipeline = await openStore({ ...config, clickhousePath: path });
-    const server = await startStoreServer({ path, port: 0, readOnly: true });
+    // This directory has no cx database: the endpoint serves `default` here.
+    const server = await startStoreServer({ path, port: 0, readOnly: true, database: 'default' });
     const client = createClient({ url: server.url, log: { level: ClickHouseLogLevel.OFF } });
     try {
       await pipeline.command('CREATE TABLE default.events (n UInt32) ENGINE = MergeTree ORDER BY n');
