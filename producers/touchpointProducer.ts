@@ -78,6 +78,10 @@ export class TouchpointProducer {
       maxBatchBytes: (topic) => (this.layouts.get(topic) as TopicLayout).maxBatchBytes,
       leaderOf: (topic, partition) => (this.layouts.get(topic) as TopicLayout).partitions.find((p) => p.partitionId === partition)?.leader ?? -1,
       produce: (topicMessages) => this.producer.sendBatch({ topicMessages }),
+      // The topic's limit changed under us: read it again, so later events are refused before they are queued.
+      onRefused: (topic, type) => {
+        if (type === 'MESSAGE_TOO_LARGE' || type === 'RECORD_LIST_TOO_LARGE') void this.reloadLayout(topic);
+      },
       resetProducer: async () => {
         await this.producer.disconnect().catch(() => undefined);
         this.producer = this.newProducer();
@@ -211,6 +215,17 @@ export class TouchpointProducer {
       this.loading.set(topic, p);
     }
     return p;
+  }
+
+  private async reloadLayout(topic: string): Promise<void> {
+    try {
+      const l = await loadTopicLayout(this.kafka, topic);
+      const before = this.layouts.get(topic)?.maxBatchBytes;
+      this.layouts.set(topic, l);
+      if (before !== l.maxBatchBytes) this.o.log?.warn({ topic, before, now: l.maxBatchBytes, source: l.limitSource }, 'the topic\'s record batch limit changed; events over it are now refused before they are queued');
+    } catch {
+      // Kept as it was: Kafka still refuses what is too large, one event at a time.
+    }
   }
 
   private newProducer(): Producer {

@@ -65,6 +65,8 @@ export interface DeliveryOptions {
   /** Leader broker of a partition: one request goes to one broker, so its outcome is one. */
   leaderOf: (topic: string, partition: number) => number;
   produce: (topicMessages: TopicMessages[]) => Promise<unknown>;
+  /** Kafka refused a batch outright (e.g. MESSAGE_TOO_LARGE after the topic's limit was lowered). */
+  onRefused?: (topic: string, type: string) => void;
   /** A new producer id (fresh sequences), after the broker lost track of ours. */
   resetProducer: () => Promise<void>;
   log?: Logger;
@@ -209,6 +211,8 @@ export class Delivery {
         return;
       }
       const [{ lane, records }] = batches as [Batch];
+      this.o.onRefused?.(lane.topic, failure.type);
+      this.o.log?.warn({ topic: lane.topic, partition: lane.partition, type: failure.type, events: records.length, error: rootMessage(err) }, `Kafka refused a batch (${failure.type}); none of it is on the topic${records.length > 1 ? ', resending its events one by one' : ''}`);
       if (failure.resetProducer) {
         this.o.log?.warn({ topic: lane.topic, partition: lane.partition, error: rootMessage(err) }, 'Kafka lost track of this producer\'s sequence numbers; starting a new producer id');
         await this.o.resetProducer().catch((e: unknown) => this.backOff(e));
