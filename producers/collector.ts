@@ -7,6 +7,7 @@
  * request's deadline. Slow clients are cut off by the header, request and idle timeouts.
  */
 import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { outcomeEventSchema, touchpointEventSchema, type OutcomeEvent, type TouchpointEvent } from '../schemas/contracts.ts';
@@ -201,6 +202,7 @@ export function buildCollector(o: CollectorOptions): FastifyInstance {
    */
   async function deliver(prepared: PreparedEvent[], deadline: number, inHandNow: Set<AbortController>): Promise<Fate[]> {
     const controller = new AbortController();
+    setMaxListeners(0, controller.signal); // one listener per event of the batch, by design
     inHandNow.add(controller);
     const fates: Fate[] = prepared.map(() => ({ state: 'unknown' }));
     const sends = prepared.map((e, i) =>

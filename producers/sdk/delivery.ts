@@ -247,7 +247,7 @@ export class Delivery {
 
   private backOff(err: unknown): void {
     this.retryAt = Date.now() + this.retryMs;
-    this.retryMs = Math.min(this.retryMs * 2, this.o.maxRetryMs ?? 5_000);
+    this.retryMs = Math.min(this.retryMs * 2, this.o.maxRetryMs ?? 1_000);
     this.reportOutage(rootMessage(err));
   }
 
