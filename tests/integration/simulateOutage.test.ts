@@ -29,7 +29,7 @@ describe('cx simulate through a broker restart (private broker)', () => {
     delete env.KAFKA_BROKERS;
     config = loadConfig(env);
     const { bootstrap } = await startLocalBroker(config, probeBroker);
-    // About 70 s of wall time: 2 h of event time at 5 visits/s, 120 times faster than real time.
+    // About 60 s of wall time (2 h of event time, 120 times faster than real time), longer than the outage.
     const sim = await spawnCx(['simulate', '--duration', '2h', '--rate', '5', '--customers', '300', '--seed', '11', '--speed', '120', '--truth', join(dir, 'truth.json')], env, /Ground truth/);
     await new Promise((r) => setTimeout(r, 5_000));
     await stopLocalBroker(config);
@@ -48,6 +48,7 @@ describe('cx simulate through a broker restart (private broker)', () => {
       expect(new Set(stored.map((r) => r.eventId)).size, topic).toBe(stored.length);
       expect(stored.length, topic).toBe(expected);
     }
-    expect(touchpoints).toBeGreaterThan(10_000);
+    expect(touchpoints).toBeGreaterThan(1_000);
+    expect(output).toContain('Kafka answers again');
   });
 });
