@@ -102,20 +102,21 @@ export function buildCollector(o: CollectorOptions): FastifyInstance {
   });
   const requests = new Set<AbortController>();
   inHand.set(app, requests);
+  // The time each request's headers arrived: its deadline counts from there.
+  const receivedAt = new WeakMap<object, number>();
 
   // Only JSON: without this, fastify would parse text/plain as a string and answer 400 instead of 415.
   app.removeContentTypeParser('text/plain');
 
   app.setErrorHandler((err: { statusCode?: number; code?: string; message: string }, req, reply) => {
     if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return problem(reply, 413, 'too_large', `the body is larger than ${o.maxBodyBytes} bytes; send smaller batches`);
-    if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' || err.code === 'FST_ERR_CTP_INVALID_CONTENT_LENGTH' && !req.headers['content-type']) {
+    if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
       return problem(reply, 415, 'unsupported_media_type', `the body must be JSON: send Content-Type: application/json (this request said ${req.headers['content-type'] ? `"${req.headers['content-type']}"` : 'none'})`);
     }
     if (err.statusCode && err.statusCode < 500) return problem(reply, err.statusCode, 'bad_request', err.message);
     return problem(reply, 500, 'internal', 'the collector failed; nothing was accepted');
   });
 
-  const receivedAt = new WeakMap<object, number>();
   app.addHook('onRequest', async (req, reply) => {
     receivedAt.set(req.raw, Date.now());
     if (!o.token || req.url.split('?')[0] === '/healthz') return;
@@ -166,7 +167,7 @@ export function buildCollector(o: CollectorOptions): FastifyInstance {
         return problem(reply, 413, 'event_too_large', `${tooLarge.length} of ${events.length} events are too large for Kafka; none were accepted`, { errors: tooLarge });
       }
 
-      const fates = await deliver(prepared, deadline, requests);
+      const fates = await deliver(prepared, deadline);
       const ids = events.map((e) => e.event_id);
       const idsIn = (state: Fate['state']) => ids.filter((_, i) => fates[i]?.state === state);
       const accepted = idsIn('accepted');
@@ -200,10 +201,10 @@ export function buildCollector(o: CollectorOptions): FastifyInstance {
    * Sends the events and waits for Kafka's answers until the deadline. Then what is still
    * only queued is withdrawn (so "failed" is true), and what is in a request stays unknown.
    */
-  async function deliver(prepared: PreparedEvent[], deadline: number, inHandNow: Set<AbortController>): Promise<Fate[]> {
+  async function deliver(prepared: PreparedEvent[], deadline: number): Promise<Fate[]> {
     const controller = new AbortController();
     setMaxListeners(0, controller.signal); // one listener per event of the batch, by design
-    inHandNow.add(controller);
+    requests.add(controller);
     const fates: Fate[] = prepared.map(() => ({ state: 'unknown' }));
     const sends = prepared.map((e, i) =>
       o.producer.sendPrepared(e, { signal: controller.signal }).then(
@@ -223,7 +224,7 @@ export function buildCollector(o: CollectorOptions): FastifyInstance {
       return fates;
     } finally {
       clearTimeout(timer);
-      inHandNow.delete(controller);
+      requests.delete(controller);
     }
   }
 
