@@ -26,13 +26,15 @@ export interface Connected {
   /** True when this process started the local broker (and so may stop it). */
   startedBroker: boolean;
   registry: SchemaRegistry;
+  /** Where components built on this connection report (the producer's outages). */
+  log?: Logger;
 }
 
 export async function connectKafka(config: Config, log: Logger): Promise<Connected> {
   const { brokers, startedHere } = await resolveBrokers(config, log);
   const kafka = kafkaClient(brokers, config.kafkaClientId, log);
   await ensureTopics(kafka, config, log);
-  return { kafka, brokers, startedBroker: startedHere, registry: SchemaRegistry.load() };
+  return { kafka, brokers, startedBroker: startedHere, registry: SchemaRegistry.load(), log };
 }
 
 export async function openMigratedStore(config: Config, log: Logger): Promise<Store> {
@@ -72,9 +74,15 @@ export function metricsWorker(config: Config, c: Connected, store: Store, log: L
   });
 }
 
-/** The producer SDK on the configured topics, connected. */
+/** The producer SDK on the configured topics, connected; it reports outages to the connection's log. */
 export async function connectProducer(config: Config, c: Connected): Promise<TouchpointProducer> {
-  const producer = new TouchpointProducer(c.kafka, c.registry, { touchpointsTopic: config.touchpointsTopic, outcomesTopic: config.outcomesTopic });
+  const producer = new TouchpointProducer(c.kafka, c.registry, {
+    touchpointsTopic: config.touchpointsTopic,
+    outcomesTopic: config.outcomesTopic,
+    bufferBytes: config.producerBufferBytes,
+    maxBlockMs: config.producerMaxBlockMs,
+    log: c.log,
+  });
   await producer.connect();
   return producer;
 }

@@ -30,7 +30,17 @@ const rating = z
 
 // 2000-01-01 .. 2100-01-01: catches seconds-for-milliseconds and other unit mistakes.
 const eventTime = z.number().int().min(946_684_800_000).max(4_102_444_800_000);
-const id = z.string().min(1).max(256);
+/**
+ * An identifier: 1..256 characters, not blank, and well-formed Unicode. A lone surrogate
+ * becomes U+FFFD in UTF-8 (Avro, ClickHouse), and blank ids differ only in whitespace, so
+ * either would let different ids collapse into one customer.
+ */
+const id = z
+  .string()
+  .min(1)
+  .max(256)
+  .refine((s) => s.trim().length > 0, 'must not be blank (only whitespace)')
+  .refine((s) => !/\p{Cs}/u.test(s), 'must be well-formed Unicode (it has a lone surrogate, which would be stored as U+FFFD)');
 
 export const touchpointEventSchema = z.object({
   event_id: z.guid(),

@@ -6,6 +6,7 @@ import { createLogger } from '../../platform/log.ts';
 import { connectKafka, connectProducer } from '../../platform/pipeline.ts';
 import { readMapping } from '../../producers/replay/mapping.ts';
 import { replayFile } from '../../producers/replay/replay.ts';
+import { kafkaStatus } from './simulate.ts';
 
 const fmt = (n: number) => n.toLocaleString('en-US');
 const SHOWN = 20;
@@ -25,16 +26,16 @@ export function replayCommand(program: Command): void {
       const kafka = await connectKafka(config, log);
       const producer = await connectProducer(config, kafka);
       const bar = new cliProgress.SingleBar(
-        { format: '{bar} {percentage}% | {rows} rows | {events} events | {rejected} rejected', noTTYOutput: true, notTTYSchedule: 5000, hideCursor: true },
+        { format: '{bar} {percentage}% | {rows} rows | {events} events | {rejected} rejected{kafka}', noTTYOutput: true, notTTYSchedule: 5000, hideCursor: true },
         cliProgress.Presets.shades_classic,
       );
-      bar.start(100, 0, { rows: 0, events: 0, rejected: 0 });
+      bar.start(100, 0, { rows: 0, events: 0, rejected: 0, kafka: '' });
       const started = Date.now();
       const s = await replayFile(file, mapping, {
         producer,
         deadLetterTopic: config.deadLetterTopic,
         onProgress: (bytes, total, p) =>
-          bar.update(total ? Math.floor((bytes / total) * 100) : 100, { rows: fmt(p.rowsRead), events: fmt(p.touchpointEvents + p.outcomeEvents), rejected: fmt(p.rejections.length) }),
+          bar.update(total ? Math.floor((bytes / total) * 100) : 100, { rows: fmt(p.rowsRead), events: fmt(p.touchpointEvents + p.outcomeEvents), rejected: fmt(p.rejections.length), kafka: kafkaStatus(producer) }),
       }).finally(() => bar.stop());
       await producer.disconnect();
 

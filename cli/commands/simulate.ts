@@ -8,6 +8,7 @@ import { connectKafka, connectProducer } from '../../platform/pipeline.ts';
 import { parseDuration, readScenario, validateScenario, type Scenario } from '../../producers/simulator/scenario.ts';
 import { groundTruth, simulate } from '../../producers/simulator/simulate.ts';
 import { SimulationRun } from '../../producers/simulator/run.ts';
+import type { TouchpointProducer } from '../../producers/touchpointProducer.ts';
 import { onShutdown } from '../shutdown.ts';
 import { numberOption } from '../options.ts';
 
@@ -23,6 +24,12 @@ interface SimulateOptions {
 }
 
 const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
+
+/** While Kafka is away the run waits (nothing is dropped): say so on the progress line. */
+export function kafkaStatus(producer: TouchpointProducer): string {
+  const s = producer.status;
+  return s.kafkaAway ? ` | Kafka not answering: holding ${fmt(s.pending)} events (${(s.bufferedBytes / 1048576).toFixed(1)} MiB), retrying` : '';
+}
 
 /** The scenario file (or the baseline) with the command line's overrides. */
 export function scenarioFrom(opts: SimulateOptions, now = Date.now()): Scenario {
@@ -77,15 +84,15 @@ export function simulateCommand(program: Command): void {
 
       const run = new SimulationRun(producer, simulate({ scenario }), { speed, garbageTopic: config.touchpointsTopic });
       const bar = new cliProgress.SingleBar(
-        { format: 'event time {bar} {percentage}% | {events} events | {rate} events/s into Kafka', noTTYOutput: true, notTTYSchedule: 5000, hideCursor: true },
+        { format: 'event time {bar} {percentage}% | {events} events | {rate} events/s into Kafka{kafka}', noTTYOutput: true, notTTYSchedule: 5000, hideCursor: true },
         cliProgress.Presets.shades_classic,
       );
       const wallStart = Date.now();
-      bar.start(100, 0, { events: 0, rate: 0 });
+      bar.start(100, 0, { events: 0, rate: 0, kafka: '' });
       /** Share of the event time covered so far, and the send rate. */
       const showProgress = () => {
         const done = run.stats.eventTime === undefined ? 0 : ((run.stats.eventTime - scenario.start) / scenario.duration) * 100;
-        bar.update(Math.min(100, Math.floor(done)), { events: fmt(run.sent), rate: fmt((run.sent * 1000) / Math.max(1, Date.now() - wallStart)) });
+        bar.update(Math.min(100, Math.floor(done)), { events: fmt(run.sent), rate: fmt((run.sent * 1000) / Math.max(1, Date.now() - wallStart)), kafka: kafkaStatus(producer) });
       };
       const ticker = setInterval(showProgress, 250);
 

@@ -26,8 +26,11 @@ function kafkaLogs(log: Logger | undefined): logCreator {
 }
 
 /**
- * Idempotent producers retry until Kafka answers: bounded retries could reorder or
- * lose a batch (kafkajs warns about exactly that), and waiting is the back-pressure.
+ * Idempotent producers retry what kafkajs retries (timeouts, leader moves) without a
+ * bound: bounded retries could reorder or lose a batch (kafkajs warns about exactly
+ * that). kafkajs still gives up when it cannot reconnect (the client's `retries`, about
+ * 23 s: KafkaJSNumberOfRetriesExceeded from its broker pool), so the producer SDK
+ * (producers/sdk/delivery.ts) resends the same batch itself until Kafka answers.
  */
 export const PRODUCER_RETRY = { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 200, maxRetryTime: 5_000 };
 

@@ -4,18 +4,34 @@
  * tests/integration/collector.test.ts).
  */
 import { describe, expect, it } from 'vitest';
-import { buildCollector } from '../../producers/collector.ts';
+import { bearerMatches, buildCollector } from '../../producers/collector.ts';
+import { EventTooLargeError, SendWithdrawnError, type Prepared, type PreparedEvent, type SendOptions } from '../../producers/touchpointProducer.ts';
 import type { OutcomeEvent, TouchpointEvent } from '../../schemas/contracts.ts';
 
 const NOW = Date.UTC(2026, 10, 23, 10);
 const sent: (TouchpointEvent | OutcomeEvent)[] = [];
-let failing: (e: TouchpointEvent) => boolean = () => false;
+/** How the fake Kafka answers an event: taken, refused, or never (still in a request). */
+let kafka: (e: TouchpointEvent) => 'ok' | 'refused' | 'silent' = () => 'ok';
+const ready = (e: TouchpointEvent | OutcomeEvent): Prepared =>
+  e.attributes?.note && e.attributes.note.length > 1000
+    ? { ok: false, error: new EventTooLargeError(1200, 1000, 't', `TouchpointEvent ${e.event_id}`) }
+    : { ok: true, event: { topic: 't', key: e.customer_id, value: Buffer.from(JSON.stringify(e)), bytes: 100 } };
 const producer = {
-  send: async (e: TouchpointEvent) => {
-    if (failing(e)) throw new Error('broker down');
+  prepare: ready,
+  prepareOutcome: ready,
+  sendPrepared: (p: PreparedEvent, opts?: SendOptions) => {
+    const e = JSON.parse(p.value.toString()) as TouchpointEvent;
+    const answer = kafka(e);
+    if (answer === 'refused') return Promise.reject(new Error('broker down'));
+    if (answer === 'silent') {
+      // Events of customer "queued" are still queued (withdrawable); the others are in a request.
+      return new Promise<void>((_, reject) => {
+        if (e.customer_id.startsWith('queued')) opts?.signal?.addEventListener('abort', () => reject(new SendWithdrawnError('deadline')));
+      });
+    }
     sent.push(e);
+    return Promise.resolve();
   },
-  sendOutcome: async (e: OutcomeEvent) => void sent.push(e),
 };
 const app = buildCollector({ producer, token: 'a-long-enough-secret', maxBodyBytes: 2048, maxBatch: 3, clock: () => NOW, newId: () => '00000000-0000-4000-8000-000000000001' });
 const auth = { authorization: 'Bearer a-long-enough-secret' };
@@ -71,10 +87,10 @@ describe('collector', () => {
   });
 
   it('answers 503 saying exactly which events Kafka took when it does not acknowledge them all', async () => {
-    failing = (e) => e.customer_id === 'c-2';
+    kafka = (e) => (e.customer_id === 'c-2' ? 'refused' : 'ok');
     const ids = ['11111111-1111-4111-8111-111111111111', '22222222-2222-4222-8222-222222222222', '33333333-3333-4333-8333-333333333333'];
     const r = await post('/v1/touchpoints', ids.map((event_id, i) => ({ ...valid, event_id, customer_id: `c-${i + 1}` })));
-    failing = () => false;
+    kafka = () => 'ok';
     expect(r.status).toBe(503);
     expect(r.body).toMatchObject({ error: 'kafka_unavailable', accepted: 2, accepted_ids: [ids[0], ids[2]], failed_ids: [ids[1]] });
     expect(sent.map((e) => e.event_id)).toEqual([ids[0], ids[2]]);
@@ -86,5 +102,62 @@ describe('collector', () => {
     expect(sent[0]).toMatchObject({ kind: 'COMPLAINED', journey_id: null, rating: null });
     expect((await app.inject({ method: 'GET', url: '/healthz' })).statusCode).toBe(200);
     expect((await app.inject({ method: 'GET', url: '/healthz?probe=1' })).statusCode).toBe(200);
+  });
+
+  it('takes the bearer scheme in any case, and compares the token whole', async () => {
+    for (const scheme of ['Bearer', 'bearer', 'BEARER']) expect((await post('/v1/touchpoints', valid, { authorization: `${scheme} a-long-enough-secret` })).status).toBe(200);
+    expect((await post('/v1/touchpoints', valid, { authorization: 'Basic a-long-enough-secret' })).status).toBe(401);
+    expect((await post('/v1/touchpoints', valid, { authorization: 'Bearer a-long-enough-secre' })).status).toBe(401);
+    expect((await post('/v1/touchpoints', valid, { authorization: 'Bearer a-long-enough-secrett' })).status).toBe(401);
+    expect(bearerMatches('bearer  tok', 'tok')).toBe(true);
+    expect(bearerMatches('Bearer tok extra', 'tok')).toBe(false);
+    expect(bearerMatches(undefined, 'tok')).toBe(false);
+  });
+
+  it('answers 415 to a body that is not JSON, naming the type it takes', async () => {
+    for (const type of ['text/plain', 'application/x-www-form-urlencoded']) {
+      const r = await app.inject({ method: 'POST', url: '/v1/touchpoints', payload: JSON.stringify(valid), headers: { ...auth, 'content-type': type } });
+      expect(r.statusCode).toBe(415);
+      expect(r.json()).toMatchObject({ error: 'unsupported_media_type', message: expect.stringContaining('Content-Type: application/json') });
+    }
+  });
+
+  it('refuses a lone surrogate or a blank customer_id (ids that would collapse into others)', async () => {
+    for (const customer_id of ['c-\uD800', '\uDC00x', '   ', '\t']) {
+      const r = await post('/v1/touchpoints', { ...valid, customer_id });
+      expect(r.status).toBe(400);
+      expect((r.body.errors as { issues: { path: string }[] }[])[0]?.issues[0]?.path).toBe('customer_id');
+    }
+    expect((await post('/v1/touchpoints', { ...valid, customer_id: 'c-\uD83D\uDE00' })).status).toBe(200);
+  });
+
+  it('answers 413 naming each event too large for Kafka, and sends none of the batch', async () => {
+    const r = await post('/v1/touchpoints', [valid, { ...valid, attributes: { note: 'x'.repeat(1500) } }]);
+    expect(r.status).toBe(413);
+    expect(r.body).toMatchObject({ error: 'event_too_large', accepted: 0, errors: [{ index: 1, message: expect.stringContaining('max.message.bytes') }] });
+    expect(sent).toEqual([]);
+  });
+});
+
+describe('collector at its request deadline', () => {
+  const slow = buildCollector({ producer, maxBodyBytes: 4096, maxBatch: 10, requestTimeoutMs: 1000, newId: () => '00000000-0000-4000-8000-000000000002' });
+  const ids = ['11111111-1111-4111-8111-111111111111', '22222222-2222-4222-8222-222222222222', '33333333-3333-4333-8333-333333333333'];
+
+  it('withdraws what is still queued (failed: not on the topic) and reports what is in a request as unknown (504)', async () => {
+    kafka = (e) => (e.customer_id === 'c-ok' ? 'ok' : 'silent');
+    const batch = [{ ...valid, event_id: ids[0], customer_id: 'c-ok' }, { ...valid, event_id: ids[1], customer_id: 'queued-1' }, { ...valid, event_id: ids[2], customer_id: 'in-request' }];
+    const r = await slow.inject({ method: 'POST', url: '/v1/touchpoints', payload: JSON.stringify(batch), headers: { 'content-type': 'application/json' } });
+    kafka = () => 'ok';
+    expect(r.statusCode).toBe(504);
+    expect(r.json()).toMatchObject({ error: 'kafka_timeout', accepted: 1, accepted_ids: [ids[0]], failed_ids: [ids[1]], unknown_ids: [ids[2]] });
+  });
+
+  it('answers 503 when everything not taken was withdrawn', async () => {
+    kafka = () => 'silent';
+    const r = await slow.inject({ method: 'POST', url: '/v1/touchpoints', payload: JSON.stringify({ ...valid, event_id: ids[0], customer_id: 'queued-2' }), headers: { 'content-type': 'application/json' } });
+    kafka = () => 'ok';
+    expect(r.statusCode).toBe(503);
+    expect(r.headers['retry-after']).toBe('1');
+    expect(r.json()).toMatchObject({ error: 'kafka_unavailable', accepted: 0, failed_ids: [ids[0]], message: expect.stringContaining('withdrawn') });
   });
 });

@@ -17,6 +17,12 @@ describe('TouchpointProducer', () => {
     await expect(producer.send({ ...event, rating: { scale: 'CES_7', value: 0 } })).rejects.toThrow(`invalid TouchpointEvent ${event.event_id}: rating.value: 0 is outside CES_7 (whole numbers 1..7)`);
     expect(producer.acknowledged).toBe(0);
   });
+
+  it('refuses ids that would collapse into others: a lone surrogate, a blank customer', async () => {
+    await expect(producer.send({ ...event, customer_id: 'c-\uD800' })).rejects.toThrow('customer_id: must be well-formed Unicode');
+    await expect(producer.send({ ...event, customer_id: ' ' })).rejects.toThrow('customer_id: must not be blank');
+    await expect(producer.sendOutcome({ event_id: event.event_id, occurred_at: event.occurred_at, customer_id: '\uDFFF', journey_id: null, kind: 'CHURNED', rating: null, attributes: {} })).rejects.toThrow(InvalidEventError);
+  });
 });
 
 describe('synthetic emitter', () => {

@@ -35,6 +35,12 @@ async function replay(name: string, text: string, mapping = long) {
 }
 
 describe('replay rows', () => {
+  it('rejects a blank customer id by its line, as every path does', async () => {
+    const s = await replay('blank.csv', ['t,c,mot,v,note', '2026-10-01T10:00:00Z,   ,no,5,OK', '2026-10-01T10:00:00Z,C-9,no,5,OK', ''].join('\n'));
+    expect(s.rejections).toEqual([expect.objectContaining({ line: 2, reason: expect.stringContaining('customer_id') })]);
+    expect(sent.map((e) => e.customer_id)).toEqual(['C-9']);
+  });
+
   it('reports a row by the line it starts on, also after multi-line quoted cells and blank lines, with CRLF', async () => {
     const csv = ['t,c,mot,v,note', '2026-10-01T10:00:00Z,C-1,no,5,OK', '', '2026-10-01T11:00:00Z,C-2,no,9,"ESCALATED', 'second line"', '2026-10-01T12:00:00Z,C-3,maybe,4,OK', ''].join('\r\n');
     const s = await replay('lines.csv', csv);

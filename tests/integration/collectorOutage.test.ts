@@ -1,0 +1,89 @@
+/**
+ * The collector's answers while its broker is down (a private broker, stopped and
+ * started by this test): with a short request deadline, requests get 503 for what was
+ * withdrawn from the queue and 504 for what was already in a request. After the broker
+ * is back, the topic is read: 503's failed_ids are absent, every 200 and accepted_id is
+ * there once, and the 504's unknown_ids were delivered once by the SDK's retries.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../platform/config.ts';
+import { ensureTopics, kafkaClient, probeBroker } from '../../platform/kafka/client.ts';
+import { startLocalBroker, stopLocalBroker } from '../../platform/kafka/localBroker.ts';
+import { connectProducer } from '../../platform/pipeline.ts';
+import { buildCollector } from '../../producers/collector.ts';
+import { uuidOf } from '../../producers/random.ts';
+import { SchemaRegistry } from '../../schemas/registry.ts';
+import { freePort } from '../processes.ts';
+import { readTopic } from '../topicReader.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'cx-collector-outage-'));
+let config: ReturnType<typeof loadConfig> | undefined;
+
+afterAll(async () => {
+  if (config) await stopLocalBroker(config);
+  rmSync(dir, { recursive: true, force: true });
+});
+
+let n = 0;
+const event = () => {
+  const i = n++;
+  return { event_id: uuidOf(`collector-outage-${i}`), customer_id: `c-${i % 7}`, journey_id: 'j', channel: 'WEB', touchpoint: 'checkout', leg: 'OPERATIONS', stage: 'PURCHASE', department: 'Digital', occurred_at: Date.UTC(2026, 11, 1) + i };
+};
+
+describe('collector while its broker is down (private broker)', () => {
+  it('answers 503 only for events that are not on the topic, and 504 for those it cannot tell yet', async () => {
+    const env: NodeJS.ProcessEnv = { ...process.env, CX_KAFKA_DIR: dir, CX_KAFKA_PORT: String(await freePort()), CX_KAFKA_CONTROLLER_PORT: String(await freePort()) };
+    delete env.KAFKA_BROKERS;
+    config = loadConfig(env);
+    const { bootstrap } = await startLocalBroker(config, probeBroker);
+    const kafka = kafkaClient([bootstrap], 'collector-outage-test');
+    await ensureTopics(kafka, config);
+    const producer = await connectProducer(config, { kafka, brokers: [bootstrap], startedBroker: true, registry: SchemaRegistry.load() });
+    const app = buildCollector({ producer, maxBodyBytes: 1_048_576, maxBatch: 100, requestTimeoutMs: 3000 });
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    const url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}/v1/touchpoints`;
+    const accepted: string[] = [];
+    const failed: string[] = [];
+    const unknown: string[] = [];
+    const statuses: number[] = [];
+    const post = async (events: ReturnType<typeof event>[]) => {
+      const r = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(events) });
+      const body = (await r.json()) as { accepted_ids?: string[]; failed_ids?: string[]; unknown_ids?: string[] };
+      statuses.push(r.status);
+      if (r.status === 200) accepted.push(...events.map((e) => e.event_id));
+      else {
+        accepted.push(...(body.accepted_ids ?? []));
+        failed.push(...(body.failed_ids ?? []));
+        unknown.push(...(body.unknown_ids ?? []));
+      }
+      return r.status;
+    };
+    try {
+      expect(await post([event(), event()])).toBe(200);
+      await stopLocalBroker(config);
+      // Concurrent requests while Kafka is away: some events get into a produce request, the rest stay queued.
+      await Promise.all(Array.from({ length: 12 }, (_, i) => post(Array.from({ length: 1 + (i % 4) * 5 }, event))));
+      const during = statuses.slice(1);
+      expect(during.every((s) => s === 503 || s === 504), `answers while Kafka was away: ${during.join(',')}`).toBe(true);
+      expect(failed.length).toBeGreaterThan(0);
+      await startLocalBroker(config, probeBroker);
+      await producer.flush();
+      for (let i = 0; i < 5; i++) expect(await post([event(), event(), event()])).toBe(200);
+    } finally {
+      await app.close();
+      await producer.disconnect();
+    }
+
+    const copies = new Map<string, number>();
+    for (const r of await readTopic(kafka, config.touchpointsTopic)) copies.set(r.eventId as string, (copies.get(r.eventId as string) ?? 0) + 1);
+    expect(failed.filter((id) => copies.has(id)), 'answered failed (503) but on the topic').toEqual([]);
+    expect(accepted.filter((id) => copies.get(id) !== 1), 'answered accepted but not on the topic once').toEqual([]);
+    expect(unknown.filter((id) => copies.get(id) !== 1), 'unknown at the deadline, then delivered by the SDK once').toEqual([]);
+    expect(copies.size).toBe(accepted.length + unknown.length);
+    process.stderr.write(`collectorOutage: ${accepted.length} accepted, ${failed.length} failed, ${unknown.length} unknown; statuses ${statuses.join(',')}\n`);
+  });
+});
