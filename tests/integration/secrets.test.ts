@@ -5,7 +5,7 @@
  * the test broker, embedded chdb and a `cx store serve` reached through a URL with a
  * password in it.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SETTINGS, exposureOf } from '../../platform/config.ts';
-import { isolatedEnv, waitFor } from '../helpers.ts';
+import { isolatedEnv, spawnCx, waitFor } from '../helpers.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -38,15 +38,6 @@ function cx(args: string[], env: NodeJS.ProcessEnv, timeout = 120_000) {
 
 /** The planted secrets an output shows (should be none). */
 const leaked = (out: string) => SECRETS.filter((s) => out.includes(s));
-
-function spawnCx(args: string[], env: NodeJS.ProcessEnv): { child: ChildProcess; output: () => string; exited: Promise<number | null> } {
-  const child = spawn(process.execPath, ['bin/cx.js', ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  return { child, output: () => out, exited };
-}
 
 describe('secrets', () => {
   it('every secret setting is marked as one (a new secret must be marked to be hidden)', () => {
@@ -115,7 +106,7 @@ describe('secrets', () => {
       // The store is served with the password the clients send in their URL and in CLICKHOUSE_PASSWORD.
       const storeEnv = isolatedEnv({ LOG_LEVEL: 'debug', CX_SQL_PASSWORD: planted.CLICKHOUSE_URL_PASSWORD });
       store = spawnCx(['store', 'serve', '--port', '0'], storeEnv);
-      storeUrl = await waitFor('cx store serve to print its URL', async () => /CLICKHOUSE_URL=(http:\/\/127\.0\.0\.1:\d+)/.exec(store?.output() ?? '')?.[1], 60_000);
+      storeUrl = await waitFor('cx store serve to print its URL', async () => /CLICKHOUSE_URL=(http:\/\/127\.0\.0\.1:\d+)/.exec(store?.output.join('') ?? '')?.[1], 60_000);
       const base = isolatedEnv();
       env = {
         ...base,
@@ -131,10 +122,10 @@ describe('secrets', () => {
 
     afterAll(async () => {
       store?.child.kill('SIGTERM');
-      await store?.exited;
+      await store?.exit;
       hook?.close();
       // The server's own debug log is an output too.
-      expect(leaked(store?.output() ?? '')).toEqual([]);
+      expect(leaked(store?.output.join('') ?? '')).toEqual([]);
     });
 
     it('migrate, process, simulate, replay, emit, sql, report, kafka status, schemas, dashboards', async () => {
@@ -147,7 +138,7 @@ describe('secrets', () => {
       run('migrate', ['migrate']);
       // A worker runs while events arrive, then stops on SIGTERM.
       const worker = spawnCx(['process'], env);
-      await waitFor('cx process to start processing', async () => worker.output().includes('"msg":"processing"'), 90_000);
+      await waitFor('cx process to start processing', async () => worker.output.join('').includes('"msg":"processing"'), 90_000);
       run('simulate', ['simulate', '--duration', '20m', '--rate', '5', '--seed', '3', '--truth', join(work, 'truth.json')]);
       run('replay', ['replay', 'examples/replay/touchpoints.jsonl', '--mapping', 'examples/replay/touchpoints-jsonl.mapping.json']);
       run('emit', ['emit', '--count', '40', '--rate', '200']);
@@ -156,8 +147,8 @@ describe('secrets', () => {
         return r.status === 0 && Number((JSON.parse(r.out.split('\n')[0] ?? '{}') as { n?: string }).n) > 0;
       }, 90_000, 1000);
       worker.child.kill('SIGTERM');
-      expect(await worker.exited).toBe(0);
-      outputs.process = worker.output();
+      expect((await worker.exit).code).toBe(0);
+      outputs.process = worker.output.join('');
       run('sql', ['sql', 'SELECT reason_code, count() FROM cx.dead_letters GROUP BY reason_code']);
       run('report', ['report', '--out', join(work, 'report.html'), '--from', '-1h']);
       run('kafka status', ['kafka', 'status']);
@@ -180,8 +171,8 @@ describe('secrets', () => {
       expect(refused.status).toBe(401);
       const body = await refused.text();
       collector.child.kill('SIGTERM');
-      await collector.exited;
-      expect(leaked(body + collector.output())).toEqual([]);
+      await collector.exit;
+      expect(leaked(body + collector.output.join(''))).toEqual([]);
     });
 
     it('start (the main job), with every secret set', () => {

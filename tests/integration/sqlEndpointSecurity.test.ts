@@ -26,21 +26,12 @@ import { AUDITED_ENGINE } from '../../platform/clickhouse/readOnlyGuard.ts';
 import { openStore, type Store } from '../../platform/clickhouse/store.ts';
 import { startStoreServer, type StoreServer } from '../../platform/clickhouse/storeServer.ts';
 import { isolatedConfig, isolatedEnv, waitFor } from '../helpers.ts';
+import { seededRandom } from '../../producers/random.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const SEED = Number(process.env.CX_TEST_SEED ?? Date.now() % 1_000_000);
 console.log(`sqlEndpointSecurity: seed ${SEED} (CX_TEST_SEED=${SEED} repeats this run)`);
-/** A small deterministic generator (mulberry32), so a failing run can be repeated. */
-const random = (() => {
-  let a = SEED >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-})();
+const random = seededRandom(SEED);
 const token = () => Math.floor(random() * 2 ** 48).toString(36);
 
 const { config } = isolatedConfig();
