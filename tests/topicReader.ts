@@ -12,7 +12,8 @@ export interface StoredRecord {
   value: Buffer;
 }
 
-export async function readTopic(kafka: Kafka, topic: string, registry = SchemaRegistry.load()): Promise<StoredRecord[]> {
+/** Fails, saying which partitions it reached, rather than waiting for ever on a topic that does not deliver to its end. */
+export async function readTopic(kafka: Kafka, topic: string, registry = SchemaRegistry.load(), timeoutMs = 120_000): Promise<StoredRecord[]> {
   const admin = kafka.admin();
   await admin.connect();
   const ends = new Map((await admin.fetchTopicOffsets(topic)).map((o) => [o.partition, Number(o.high)]));
@@ -24,7 +25,12 @@ export async function readTopic(kafka: Kafka, topic: string, registry = SchemaRe
   await consumer.connect();
   await consumer.subscribe({ topic, fromBeginning: true });
   const done = new Set<number>();
+  let timer: NodeJS.Timeout | undefined;
   await new Promise<void>((resolve, reject) => {
+    timer = setTimeout(() => {
+      const reached = wanted.map(([p, high]) => `${p}: ${done.has(p) ? 'done' : `not done (end ${high})`}`).join(', ');
+      reject(new Error(`reading ${topic} to its end did not finish within ${timeoutMs} ms (${out.length} records; partitions ${reached})`));
+    }, timeoutMs);
     consumer
       .run({
         eachMessage: async ({ partition, message }) => {
@@ -37,7 +43,7 @@ export async function readTopic(kafka: Kafka, topic: string, registry = SchemaRe
         },
       })
       .catch(reject);
-  });
+  }).finally(() => clearTimeout(timer));
   await consumer.disconnect();
   return out.sort((a, b) => a.partition - b.partition || a.offset - b.offset);
 }

@@ -34,8 +34,19 @@ const event = () => {
   return { event_id: uuidOf(`collector-outage-${i}`), customer_id: `c-${i % 7}`, journey_id: 'j', channel: 'WEB', touchpoint: 'checkout', leg: 'OPERATIONS', stage: 'PURCHASE', department: 'Digital', occurred_at: Date.UTC(2026, 11, 1) + i };
 };
 
+/** Every phase is logged, and no wait is unbounded: a stuck phase fails with where it stuck, not with vitest's timeout. */
+const phase = (what: string) => process.stderr.write(`collectorOutage: ${new Date().toISOString()} ${what}\n`);
+async function within<T>(ms: number, what: string, p: Promise<T>, state: () => string = () => ''): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([p, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what} did not finish within ${ms} ms ${state()}`)), ms)))]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 describe('collector while its broker is down (private broker)', () => {
-  it('answers 503 only for events that are not on the topic, and 504 for those it cannot tell yet', async () => {
+  it('answers 503 only for events that are not on the topic, and 504 for those it cannot tell yet', { timeout: 300_000 }, async () => {
     const env: NodeJS.ProcessEnv = { ...process.env, CX_KAFKA_DIR: dir, CX_KAFKA_PORT: String(await freePort()), CX_KAFKA_CONTROLLER_PORT: String(await freePort()) };
     delete env.KAFKA_BROKERS;
     config = loadConfig(env);
@@ -62,22 +73,34 @@ describe('collector while its broker is down (private broker)', () => {
       }
       return r.status;
     };
+    const sdk = () => `(SDK: ${JSON.stringify(producer.status)})`;
     try {
       expect(await post([event(), event()])).toBe(200);
       await stopLocalBroker(config);
-      // Concurrent requests while Kafka is away: some events get into a produce request, the rest stay queued.
-      await Promise.all(Array.from({ length: 12 }, (_, i) => post(Array.from({ length: 1 + (i % 4) * 5 }, event))));
+      phase('broker stopped');
+      // Requests while Kafka is away. The first one's events go into a produce request; the SDK
+      // then resends that request alone until Kafka answers, so the events of the requests that
+      // follow it stay queued (and are withdrawn at the deadline: 503). Left to timing alone, all
+      // of them could share the first request (all 504) on an idle machine.
+      const first = post(Array.from({ length: 6 }, event));
+      await new Promise((r) => setTimeout(r, 500));
+      await within(60_000, 'the requests while Kafka is away', Promise.all([first, ...Array.from({ length: 11 }, (_, i) => post(Array.from({ length: 1 + (i % 4) * 5 }, event)))]), sdk);
       const during = statuses.slice(1);
+      phase(`answered while away: ${during.join(',')}`);
       expect(during.every((s) => s === 503 || s === 504), `answers while Kafka was away: ${during.join(',')}`).toBe(true);
       expect(failed.length).toBeGreaterThan(0);
       await startLocalBroker(config, probeBroker);
-      await producer.flush();
-      for (let i = 0; i < 5; i++) expect(await post([event(), event(), event()])).toBe(200);
+      phase(`broker back ${sdk()}`);
+      await within(120_000, 'the SDK delivering what it held', producer.flush(), sdk);
+      phase('held events delivered');
+      for (let i = 0; i < 5; i++) expect(await within(30_000, 'a request after the broker came back', post([event(), event(), event()]), sdk)).toBe(200);
     } finally {
       await app.close();
-      await producer.disconnect();
+      // Bounded: if Kafka never came back, disconnect's flush would wait for it for ever.
+      await within(30_000, 'the producer disconnecting', producer.disconnect(), sdk).catch((err: Error) => phase(err.message));
     }
 
+    phase('reading the topic back');
     const copies = new Map<string, number>();
     for (const r of await readTopic(kafka, config.touchpointsTopic)) copies.set(r.eventId as string, (copies.get(r.eventId as string) ?? 0) + 1);
     expect(failed.filter((id) => copies.has(id)), 'answered failed (503) but on the topic').toEqual([]);
