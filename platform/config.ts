@@ -106,7 +106,7 @@ export function exposureOf(key: string): Exposure | undefined {
   return ((SETTINGS as Record<string, readonly unknown[]>)[key]?.[3] as { exposure?: Exposure } | undefined)?.exposure;
 }
 
-/** A URL with its password (and any user name given with one) replaced by ***. */
+/** A URL with its password replaced by *** (the user name stays: it says who, not how). */
 export function maskUrl(url: string): string {
   try {
     const u = new URL(url);
@@ -149,6 +149,8 @@ export function secretValues(config: Partial<Config>): string[] {
       }
     }
   }
+  // Log lines are JSON: a secret with a quote or a backslash appears there escaped.
+  for (const s of [...out]) out.add(JSON.stringify(s).slice(1, -1));
   // Very short values would blank out ordinary text; the schema asks for 16+ characters where it can.
   return [...out].filter((s) => s.length >= 4).sort((a, b) => b.length - a.length);
 }
