@@ -5,27 +5,20 @@
  * is back, the topic is read: 503's failed_ids are absent, every 200 and accepted_id is
  * there once, and the 504's unknown_ids were delivered once by the SDK's retries.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../platform/config.ts';
-import { ensureTopics, kafkaClient, probeBroker } from '../../platform/kafka/client.ts';
-import { startLocalBroker, stopLocalBroker } from '../../platform/kafka/localBroker.ts';
+import { ensureTopics, kafkaClient } from '../../platform/kafka/client.ts';
 import { connectProducer } from '../../platform/pipeline.ts';
 import { buildCollector } from '../../producers/collector.ts';
 import { uuidOf } from '../../producers/random.ts';
 import { SchemaRegistry } from '../../schemas/registry.ts';
-import { freePort } from '../processes.ts';
+import { privateBroker, type PrivateBroker } from '../processes.ts';
 import { readTopic } from '../topicReader.ts';
 
-const dir = mkdtempSync(join(tmpdir(), 'cx-collector-outage-'));
-let config: ReturnType<typeof loadConfig> | undefined;
+let broker: PrivateBroker | undefined;
 
 afterAll(async () => {
-  if (config) await stopLocalBroker(config);
-  rmSync(dir, { recursive: true, force: true });
+  await broker?.dispose();
 });
 
 let n = 0;
@@ -47,10 +40,8 @@ async function within<T>(ms: number, what: string, p: Promise<T>, state: () => s
 
 describe('collector while its broker is down (private broker)', () => {
   it('answers 503 only for events that are not on the topic, and 504 for those it cannot tell yet', { timeout: 300_000 }, async () => {
-    const env: NodeJS.ProcessEnv = { ...process.env, CX_KAFKA_DIR: dir, CX_KAFKA_PORT: String(await freePort()), CX_KAFKA_CONTROLLER_PORT: String(await freePort()) };
-    delete env.KAFKA_BROKERS;
-    config = loadConfig(env);
-    const { bootstrap } = await startLocalBroker(config, probeBroker);
+    broker = await privateBroker('collector-outage');
+    const { config, bootstrap } = broker;
     const kafka = kafkaClient([bootstrap], 'collector-outage-test');
     await ensureTopics(kafka, config);
     const producer = await connectProducer(config, { kafka, brokers: [bootstrap], startedBroker: true, registry: SchemaRegistry.load() });
@@ -76,7 +67,7 @@ describe('collector while its broker is down (private broker)', () => {
     const sdk = () => `(SDK: ${JSON.stringify(producer.status)})`;
     try {
       expect(await post([event(), event()])).toBe(200);
-      await stopLocalBroker(config);
+      await broker.stop();
       phase('broker stopped');
       // Requests while Kafka is away. The first one's events go into a produce request; the SDK
       // then resends that request alone until Kafka answers, so the events of the requests that
@@ -89,7 +80,7 @@ describe('collector while its broker is down (private broker)', () => {
       phase(`answered while away: ${during.join(',')}`);
       expect(during.every((s) => s === 503 || s === 504), `answers while Kafka was away: ${during.join(',')}`).toBe(true);
       expect(failed.length).toBeGreaterThan(0);
-      await startLocalBroker(config, probeBroker);
+      await broker.start();
       phase(`broker back ${sdk()}`);
       await within(120_000, 'the SDK delivering what it held', producer.flush(), sdk);
       phase('held events delivered');

@@ -5,37 +5,28 @@
  * none may be rejected, and afterwards every event is on the topic exactly once, in
  * order per customer.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../platform/config.ts';
-import { ensureTopics, kafkaClient, probeBroker } from '../../platform/kafka/client.ts';
-import { startLocalBroker, stopLocalBroker } from '../../platform/kafka/localBroker.ts';
+import { ensureTopics, kafkaClient } from '../../platform/kafka/client.ts';
 import { createLogger } from '../../platform/log.ts';
 import { connectProducer } from '../../platform/pipeline.ts';
 import { seededRandom, uuidOf } from '../../producers/random.ts';
 import { SchemaRegistry } from '../../schemas/registry.ts';
 import type { TouchpointEvent } from '../../schemas/contracts.ts';
-import { freePort } from '../processes.ts';
+import { privateBroker, type PrivateBroker } from '../processes.ts';
 import { readTopic } from '../topicReader.ts';
 
 const SEED = Number(process.env.CX_TEST_SEED ?? 7);
 const OUTAGE_MS = Number(process.env.CX_TEST_OUTAGE_MS ?? 30_000);
-const dir = mkdtempSync(join(tmpdir(), 'cx-outage-kafka-'));
-let brokerConfig: ReturnType<typeof loadConfig> | undefined;
+let broker: PrivateBroker | undefined;
 
 afterAll(async () => {
-  if (brokerConfig) await stopLocalBroker(brokerConfig);
-  rmSync(dir, { recursive: true, force: true });
+  await broker?.dispose();
 });
 
 describe('producer SDK through a broker restart (private broker)', () => {
   it('rejects no send, and delivers every event exactly once, in order per customer', async () => {
-    const env = { ...process.env, KAFKA_BROKERS: undefined, CX_KAFKA_DIR: dir, CX_KAFKA_PORT: String(await freePort()), CX_KAFKA_CONTROLLER_PORT: String(await freePort()) };
-    delete env.KAFKA_BROKERS;
-    const config = (brokerConfig = loadConfig(env));
-    const { bootstrap } = await startLocalBroker(config, probeBroker);
+    broker = await privateBroker('outage-kafka');
+    const { config, bootstrap } = broker;
     const lines: string[] = [];
     const log = createLogger('warn', 'outage-test');
     const logged = new Proxy(log, { get: (t, k) => (k === 'warn' ? (o: object, m: string) => (lines.push(m), t.warn(o, m)) : Reflect.get(t, k)) });
@@ -66,10 +57,10 @@ describe('producer SDK through a broker restart (private broker)', () => {
     const ticker = setInterval(() => sendSome(25), 100);
     try {
       await new Promise((r) => setTimeout(r, 2_000));
-      await stopLocalBroker(config);
+      await broker.stop();
       const stoppedAt = Date.now();
       await new Promise((r) => setTimeout(r, OUTAGE_MS));
-      await startLocalBroker(config, probeBroker);
+      await broker.start();
       const backAt = Date.now();
       process.stderr.write(`producerOutage: broker away ${((backAt - stoppedAt) / 1000).toFixed(1)} s\n`);
       await new Promise((r) => setTimeout(r, 2_000));

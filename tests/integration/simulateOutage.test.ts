@@ -4,37 +4,29 @@
  * reconnect budget, and starts again. The run ends with nothing failed, says on its
  * way that Kafka was not answering, and the topics hold exactly what it says it sent.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../platform/config.ts';
-import { kafkaClient, probeBroker } from '../../platform/kafka/client.ts';
-import { startLocalBroker, stopLocalBroker } from '../../platform/kafka/localBroker.ts';
-import { freePort, spawnCx } from '../processes.ts';
+import { kafkaClient } from '../../platform/kafka/client.ts';
+import { privateBroker, spawnCx, type PrivateBroker } from '../processes.ts';
 import { readTopic } from '../topicReader.ts';
 
 const OUTAGE_MS = Number(process.env.CX_TEST_OUTAGE_MS ?? 30_000);
-const dir = mkdtempSync(join(tmpdir(), 'cx-simulate-outage-'));
-let config: ReturnType<typeof loadConfig> | undefined;
+let broker: PrivateBroker | undefined;
 
 afterAll(async () => {
-  if (config) await stopLocalBroker(config);
-  rmSync(dir, { recursive: true, force: true });
+  await broker?.dispose();
 });
 
 describe('cx simulate through a broker restart (private broker)', () => {
   it('waits for Kafka instead of failing, and every event it reports sent is on the topics once', async () => {
-    const env: NodeJS.ProcessEnv = { ...process.env, CX_KAFKA_DIR: join(dir, 'kafka'), CX_KAFKA_PORT: String(await freePort()), CX_KAFKA_CONTROLLER_PORT: String(await freePort()), LOG_LEVEL: 'warn' };
-    delete env.KAFKA_BROKERS;
-    config = loadConfig(env);
-    const { bootstrap } = await startLocalBroker(config, probeBroker);
+    broker = await privateBroker('simulate-outage', { LOG_LEVEL: 'warn' });
+    const { env, config, bootstrap, dir } = broker;
     // About 60 s of wall time (2 h of event time, 120 times faster than real time), longer than the outage.
     const sim = await spawnCx(['simulate', '--duration', '2h', '--rate', '5', '--customers', '300', '--seed', '11', '--speed', '120', '--truth', join(dir, 'truth.json')], env, /Ground truth/);
     await new Promise((r) => setTimeout(r, 5_000));
-    await stopLocalBroker(config);
+    await broker.stop();
     await new Promise((r) => setTimeout(r, OUTAGE_MS));
-    await startLocalBroker(config, probeBroker);
+    await broker.start();
     const exit = await sim.exited;
     const output = sim.output();
     expect(exit.code, output.slice(-3000)).toBe(0);
