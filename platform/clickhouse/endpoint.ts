@@ -83,8 +83,9 @@ export interface QueryStore {
  * itself (which fails with StoreLockedError if a process holds it without serving it).
  */
 export async function openQueryStore(config: Config, options: OpenStoreOptions = {}): Promise<QueryStore> {
-  // A `cx store serve` behind CLICKHOUSE_URL takes CX_SQL_PASSWORD too, when no CLICKHOUSE_PASSWORD says otherwise.
-  if (config.clickhouseUrl) return { store: await openStore({ ...config, clickhousePassword: config.clickhousePassword || (config.sqlPassword ?? '') }, options) };
+  // A server named by CLICKHOUSE_URL gets CLICKHOUSE_PASSWORD, as every other command sends it: never
+  // CX_SQL_PASSWORD, which belongs to this machine's own endpoint and must not go to another server.
+  if (config.clickhouseUrl) return { store: await openStore(config, options) };
   const endpoint = liveEndpoint(config.clickhousePath);
   if (!endpoint) return { store: await openStore(config, options) };
   try {
