@@ -22,9 +22,38 @@ export interface MetricParams {
   nMin: number;
   windowMinutes: number;
   latenessMs: number;
+  /** An event id seen for a customer within this much event time of their newest event is a duplicate (docs/metrics.md, "Duplicates"). */
+  dedupWindowMs: number;
+  /** Most event ids a customer's dedup window holds (its memory bound); the oldest go first. */
+  dedupMaxIds: number;
+  /** The calibration whose weights memory uses (docs/metrics.md, "Outcome calibration"); null: the defaults (m at a moment of truth). */
+  calibration: Calibration | null;
 }
 
-export function metricParams(c: Pick<Config, 'horizonDays' | 'memoryHalfLifeDays' | 'badMemoryFactor' | 'momentOfTruthWeight' | 'stoolThreshold' | 'atRiskMemory' | 'minCellExperiences' | 'consistencyWindowMinutes' | 'allowedLatenessMs'>): MetricParams {
+/**
+ * Weights fitted against outcomes by `cx calibrate` (docs/metrics.md, "Outcome
+ * calibration"), stored in `calibrations`. While one is active, an experience at
+ * touchpoint T weighs `touchpointWeights[T]` (1 for a touchpoint not in it) times
+ * `badWeight` when bad, instead of m at a moment of truth; and h and r are its own.
+ */
+export interface Calibration {
+  id: string;
+  touchpointWeights: Record<string, number>;
+  badWeight: number;
+  halfLifeDays: number;
+  badFactor: number;
+}
+
+/** The parameters with a calibration's weights, h and r in force (null: as they are, uncalibrated). */
+export function withCalibration(p: MetricParams, c: Calibration | null): MetricParams {
+  if (!c) return { ...p, calibration: null };
+  return { ...p, calibration: c, halfLifeMs: c.halfLifeDays * DAY_MS, badFactor: c.badFactor };
+}
+
+/** Which calibration produced a row: its id, or '' for the defaults. */
+export const calibrationIdOf = (p: MetricParams): string => p.calibration?.id ?? '';
+
+export function metricParams(c: Pick<Config, 'horizonDays' | 'memoryHalfLifeDays' | 'badMemoryFactor' | 'momentOfTruthWeight' | 'stoolThreshold' | 'atRiskMemory' | 'minCellExperiences' | 'consistencyWindowMinutes' | 'allowedLatenessMs' | 'dedupWindowHours' | 'dedupMaxIds'>): MetricParams {
   return {
     horizonMs: c.horizonDays * DAY_MS,
     halfLifeMs: c.memoryHalfLifeDays * DAY_MS,
@@ -35,6 +64,9 @@ export function metricParams(c: Pick<Config, 'horizonDays' | 'memoryHalfLifeDays
     nMin: c.minCellExperiences,
     windowMinutes: c.consistencyWindowMinutes,
     latenessMs: c.allowedLatenessMs,
+    dedupWindowMs: c.dedupWindowHours === undefined ? c.horizonDays * DAY_MS : c.dedupWindowHours * HOUR_MS,
+    dedupMaxIds: c.dedupMaxIds,
+    calibration: null,
   };
 }
 

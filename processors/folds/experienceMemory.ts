@@ -60,9 +60,19 @@ function accumulateDecay(a: MemoryAccumulators, t: number, p: MetricParams): voi
   a.t = t;
 }
 
+/**
+ * w_k: with a calibration active, its weight of the touchpoint (1 when it has none)
+ * times its weight of a bad experience when bad; else m at a moment of truth, 1 otherwise.
+ */
+export function experienceWeight(e: Pick<ExperienceTouch, 'touchpoint' | 'mot' | 'cls'>, p: MetricParams): number {
+  const c = p.calibration;
+  if (!c) return e.mot ? p.motWeight : 1;
+  return (c.touchpointWeights[e.touchpoint] ?? 1) * (e.cls === 'bad' ? c.badWeight : 1);
+}
+
 /** Adds an experience at the accumulators' own time. */
 function addExperience(a: MemoryAccumulators, e: ExperienceTouch, p: MetricParams): void {
-  const w = e.mot ? p.motWeight : 1;
+  const w = experienceWeight(e, p);
   if (isBad(e)) {
     a.bx += w * e.x;
     a.bw += w;
@@ -103,7 +113,7 @@ export function experienceMemory(state: MemoryState | undefined, e: ExperienceTo
     out: {
       before,
       after,
-      weight: e.mot ? p.motWeight : 1,
+      weight: experienceWeight(e, p),
       atRisk,
       recoverable: atRisk && e.t - (s.unansweredBadSince as number) < p.horizonMs,
       experiences: s.n,

@@ -1,0 +1,76 @@
+/**
+ * Stored calibrations (migrations/0004_calibration_dedup.sql): `cx calibrate` saves
+ * each fit and may activate it; `cx process`, `npm start` and `cx rebuild` read the
+ * active one (or the one named) as memory weights (processors/params.ts, Calibration).
+ */
+import { z } from 'zod';
+import type { Calibration } from '../../processors/params.ts';
+import { chTime } from '../../processors/runtime/rawRows.ts';
+import type { Store } from './store.ts';
+
+const parametersSchema = z.object({
+  touchpointWeights: z.record(z.string(), z.number().nonnegative().finite()),
+  badWeight: z.number().positive().finite(),
+  halfLifeDays: z.number().positive().finite(),
+  badFactor: z.number().positive().finite(),
+});
+
+/** A row of `calibrations`, as `cx calibrate` writes it (JSON columns as values). */
+export interface CalibrationRecord {
+  id: string;
+  createdAt: number;
+  outcome: string;
+  seed: number;
+  trainShare: number;
+  windowFrom: number;
+  windowTo: number;
+  customers: number;
+  experiences: number;
+  parameters: Omit<Calibration, 'id'>;
+  heldout: unknown;
+  keyDrivers: unknown[];
+  whereToStart: unknown[];
+}
+
+export class CalibrationNotFoundError extends Error {
+  override name = 'CalibrationNotFoundError';
+}
+
+export async function saveCalibration(store: Store, r: CalibrationRecord): Promise<void> {
+  await store.insert(`${store.database}.calibrations`, [{
+    id: r.id, created_at: chTime(r.createdAt), outcome: r.outcome, seed: r.seed, train_share: r.trainShare,
+    window_from: chTime(r.windowFrom), window_to: chTime(r.windowTo), customers: r.customers, experiences: r.experiences,
+    parameters: JSON.stringify(r.parameters), heldout: JSON.stringify(r.heldout),
+    key_drivers: JSON.stringify(r.keyDrivers), where_to_start: JSON.stringify(r.whereToStart),
+  }], `calibration:${r.id}`);
+}
+
+/** Makes `id` the active calibration ('' goes back to the defaults). */
+export async function activateCalibration(store: Store, id: string, at = Date.now()): Promise<void> {
+  if (id !== '') await calibrationById(store, id);
+  await store.insert(`${store.database}.calibration_activations`, [{ activated_at: chTime(at), calibration_id: id }], `calibration-activation:${id}:${at}`);
+}
+
+/** The calibration stored under `id`, as memory weights; throws CalibrationNotFoundError naming it. */
+export async function calibrationById(store: Store, id: string): Promise<Calibration> {
+  const [row] = await store.query<{ parameters: string }>(
+    `SELECT parameters FROM ${store.database}.calibrations FINAL WHERE id = {id:String} LIMIT 1`, { id },
+  );
+  if (!row) throw new CalibrationNotFoundError(`no calibration "${id}" in ${store.database}.calibrations (\`npx cx calibrate --list\` shows them)`);
+  const p = parametersSchema.parse(JSON.parse(row.parameters));
+  return { id, ...p };
+}
+
+/** The id of the active calibration, or '' when none is (the defaults). */
+export async function activeCalibrationId(store: Store): Promise<string> {
+  const [row] = await store.query<{ id: string }>(
+    `SELECT argMax(calibration_id, activated_at) AS id, count() AS c FROM ${store.database}.calibration_activations HAVING c > 0`,
+  );
+  return row?.id ?? '';
+}
+
+/** The active calibration, or null for the defaults. */
+export async function activeCalibration(store: Store): Promise<Calibration | null> {
+  const id = await activeCalibrationId(store);
+  return id === '' ? null : calibrationById(store, id);
+}
