@@ -15,6 +15,46 @@ const parametersSchema = z.object({
   badFactor: z.number().positive().finite(),
 });
 
+/** One row of the key-driver table: a touchpoint's fitted weight, its bootstrap interval, and what the held-out AUC loses without it. */
+export interface KeyDriver {
+  touchpoint: string;
+  leg: string;
+  department: string;
+  weight: number;
+  /** 95% bootstrap interval of the weight. */
+  low: number;
+  high: number;
+  /** Held-out AUC of the calibrated memory with this touchpoint left out, and the fall from the full model's. */
+  aucWithout: number;
+  aucFall: number;
+  experiences: number;
+  badShare: number;
+}
+
+/** "Where do we start": the held-out rise of the good-outcome rate if this touchpoint's bad share fell to the median touchpoint's. */
+export interface StartingPoint {
+  rank: number;
+  touchpoint: string;
+  leg: string;
+  department: string;
+  badShare: number;
+  medianBadShare: number;
+  /** Rise of the good-outcome rate, as a share (0.012 = 1.2 points), with its 95% bootstrap interval. */
+  rise: number;
+  low: number;
+  high: number;
+}
+
+export type ScoreModel = 'plain_mean' | 'default_memory' | 'calibrated_memory';
+
+/** The held-out comparison: each score's AUC of predicting a good outcome, and its log loss. */
+export interface HeldOut {
+  customers: number;
+  samples: number;
+  goodRate: number;
+  models: { model: ScoreModel; auc: number; logLoss: number }[];
+}
+
 /** A row of `calibrations`, as `cx calibrate` writes it (JSON columns as values). */
 export interface CalibrationRecord {
   id: string;
@@ -27,9 +67,9 @@ export interface CalibrationRecord {
   customers: number;
   experiences: number;
   parameters: Omit<Calibration, 'id'>;
-  heldout: unknown;
-  keyDrivers: unknown[];
-  whereToStart: unknown[];
+  heldout: HeldOut;
+  keyDrivers: KeyDriver[];
+  whereToStart: StartingPoint[];
 }
 
 export class CalibrationNotFoundError extends Error {
