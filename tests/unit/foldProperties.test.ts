@@ -303,11 +303,14 @@ describe.each(PARAM_SETS)('PartitionMetrics properties (%s)', (_name, p) => {
         const out = new MetricOutputs();
         events.forEach((e, i) => pm.arrive(e, String(i), out));
         pm.flush(out);
-        const seen = new Map<string, ExperienceTouch[]>();
+        const byCustomer = new Map<string, ExperienceTouch[]>();
+        for (const { touch } of out.memory) byCustomer.set(touch.customer_id, [...(byCustomer.get(touch.customer_id) ?? []), touch]);
         for (const { touch, update } of out.memory) {
-          const before = seen.get(touch.customer_id) ?? [];
-          const so = [...before, touch];
-          seen.set(touch.customer_id, so);
+          // "So far" is up to and including this experience's moment: the customer's experiences at the same
+          // instant are one moment, and each of them reports the memory before and after the whole moment.
+          const all = byCustomer.get(touch.customer_id) ?? [];
+          const so = all.filter((e) => e.t <= touch.t);
+          const before = all.filter((e) => e.t < touch.t);
           // A weighted mean of the x's lies within [min x, max x]. In floating point the decayed sums
           // can round a hair outside: one experience of x 0.75 decayed by d gives 0.75d / d =
           // 0.7499999999999999. So the bounds allow ROUNDING (far below any meaningful difference).
@@ -321,7 +324,7 @@ describe.each(PARAM_SETS)('PartitionMetrics properties (%s)', (_name, p) => {
             expect(update.before).toBeGreaterThanOrEqual(Math.min(...bx) - ROUNDING);
             expect(update.before).toBeLessThanOrEqual(Math.max(...bx) + ROUNDING);
           }
-          // DESIGN.md's M(t) summed term by term at this experience's time.
+          // docs/metrics.md's M(t) summed term by term at this experience's time.
           let num = 0;
           let den = 0;
           for (const e of so) {

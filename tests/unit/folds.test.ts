@@ -85,9 +85,10 @@ function memoryByDefinition(exps: readonly ExperienceTouch[], t: number, q: Metr
 }
 
 describe('defaults', () => {
-  it('are DESIGN.md\'s: H 7 d, h 30 d, r 7, m 2, E 0.6, at risk 0.5, n_min 5, 15 min, 30 s', () => {
+  it('are docs/metrics.md\'s: H 7 d, h 30 d, r 7, m 2, E 0.6, at risk 0.5, n_min 5, 15 min, 30 s, a dedup window of H and 512 ids, no calibration', () => {
     expect(p).toEqual({
       horizonMs: 7 * DAY_MS, halfLifeMs: 30 * DAY_MS, badFactor: 7, motWeight: 2, stoolThreshold: 0.6, atRisk: 0.5, nMin: 5, windowMinutes: 15, latenessMs: 30_000,
+      dedupWindowMs: 7 * DAY_MS, dedupMaxIds: 512, calibration: null,
     });
   });
 });
@@ -158,7 +159,7 @@ describe('experienceMemory', () => {
 
     const first = experienceMemory(undefined, good, p);
     // One experience: M = 1*1*1 / 1 = 1; nothing before it.
-    expect(first.out).toEqual({ before: null, after: 1, weight: 1, atRisk: false, recoverable: false, experiences: 1 });
+    expect(first.out).toEqual({ before: null, after: 1, weight: 1, impact: null, atRisk: false, recoverable: false, experiences: 1 });
 
     const second = experienceMemory(first.state, bad, p);
     // At the bad one, 10 d later, the good has decayed d = 2^(-10/30) = 0.7937; the bad not at all.
@@ -325,7 +326,7 @@ describe('deathSpiral', () => {
         change: 'opened',
         run: {
           id: e1.event_id, startedAt: T0, lastAt: T0 + 2 * DAY_MS, path: ['support_call', 'parcel_delivery', 'support_call'],
-          channels: ['WEB', 'WEB', 'WEB'], departments: ['Support', 'Logistics', 'Support'], spiral: true,
+          channels: ['WEB', 'WEB', 'WEB'], departments: ['Support', 'Logistics', 'Support'], spiral: true, steps: 3,
         },
         closedAt: null, closeReason: null,
         // every distinct department takes part when it opens
@@ -675,8 +676,8 @@ describe('PartitionMetrics: department impact and the rows a partition emits', (
     // Memory: one update per experience, c1's six and c2's one.
     expect(out.memory.map((m) => m.touch.event_id)).toEqual([e1, e2, c2, e3, e4, e5, e6].map((e) => e.event_id));
     const upd = Object.fromEntries(out.memory.map((m) => [m.touch.event_id, m.update]));
-    expect(upd[e1.event_id]).toEqual({ before: null, after: 1, weight: 1, atRisk: false, recoverable: false, experiences: 1 });
-    expect(upd[c2.event_id]).toEqual({ before: null, after: 0.75, weight: 1, atRisk: false, recoverable: false, experiences: 1 });
+    expect(upd[e1.event_id]).toEqual({ before: null, after: 1, weight: 1, impact: null, atRisk: false, recoverable: false, experiences: 1 });
+    expect(upd[c2.event_id]).toEqual({ before: null, after: 0.75, weight: 1, impact: null, atRisk: false, recoverable: false, experiences: 1 });
     // e2 0.49422 < 0.5 unanswered: at risk; e5 0.33051 but answered by a good one: not; e6 0.28297, unanswered since 28 h.
     expect(upd[e2.event_id]).toMatchObject({ atRisk: true, recoverable: true });
     expect(upd[e4.event_id]).toMatchObject({ weight: 2, atRisk: true, recoverable: true });
