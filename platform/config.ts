@@ -75,7 +75,7 @@ export const SETTINGS = {
   collectorShutdownMs: ['CX_COLLECTOR_SHUTDOWN_MS', wholeNumber(0).default(10_000), 'On SIGTERM/SIGINT the collector stops accepting, lets requests in hand finish for up to this long, then withdraws what they still have queued (answered 503/504) and closes every connection, slow clients included, and exits.'],
   producerBufferBytes: ['CX_PRODUCER_BUFFER_BYTES', positiveInt.default(67_108_864), 'Bytes of encoded events the producer SDK holds, queued or in flight, while Kafka is slow or away (64 MiB); a send that finds it full waits for room, in order.'],
   producerMaxBlockMs: ['CX_PRODUCER_MAX_BLOCK_MS', wholeNumber(0).default(60_000), 'How long a send waits for room in a full producer buffer before it fails with BufferFullError (the event is not queued; nothing is dropped silently).'],
-  // Metric parameters (DESIGN.md, "Definitions"; docs/metrics.md).
+  // Metric parameters (docs/metrics.md, "Settings").
   horizonDays: ['CX_HORIZON_DAYS', positiveNumber('days').default(7), 'H: consecutive experiences this close form a transition (drops); this much silence ends a death spiral and a journey.'],
   memoryHalfLifeDays: ['CX_MEMORY_HALF_LIFE_DAYS', positiveNumber('days').default(30), 'h: half-life of a non-bad experience in customer memory.'],
   badMemoryFactor: ['CX_BAD_MEMORY_FACTOR', positiveNumber('a factor').default(7), 'r: a bad experience\'s half-life is r*h (bad is remembered r times longer).'],

@@ -1,5 +1,5 @@
 /**
- * Cross-channel experience drops (DESIGN.md, "Cross-channel experience drop"): each
+ * Cross-channel experience drops (docs/metrics.md, "Cross-channel drops"): each
  * pair of consecutive experiences of a customer at most H apart is a transition;
  * a drop is a transition from a good experience to a bad one. It is cross-channel
  * when the channels differ; a within-channel drop is kept too, flagged.

@@ -1,5 +1,5 @@
 /**
- * Death spirals (DESIGN.md, "Death spiral"): a run of consecutive bad experiences of
+ * Death spirals (docs/metrics.md, "Death spirals"): a run of consecutive bad experiences of
  * one customer, each within H of the last, touching at least two touchpoints. It
  * becomes a spiral at length 3 (and two touchpoints), grows while bad experiences
  * continue, and closes on the first non-bad experience or after H of silence.

@@ -1,5 +1,5 @@
 /**
- * Department impact (DESIGN.md, "Department impact"), per department and minute:
+ * Department impact (docs/metrics.md, "Department impact"), per department and minute:
  * experiences, bad ones, cross-channel drops that landed on it, spirals it took part
  * in, and memory impact: the sum over its experiences of M_after - M_before of the
  * customer (for experiences at one instant, each one's exact share of the moment's

@@ -1,5 +1,5 @@
 /**
- * Bad-experience-weighted customer memory (DESIGN.md, "Bad-experience-weighted memory"):
+ * Bad-experience-weighted customer memory (docs/metrics.md, "Customer memory"):
  *
  *   M(t) = sum w_k x_k d_k(t) / sum w_k d_k(t),   d_k(t) = 2^(-(t - t_k) / h_k)
  *

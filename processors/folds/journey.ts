@@ -1,6 +1,6 @@
 /**
- * Journey score (DESIGN.md, "Bad-experience-weighted memory" and "Per-leg
- * consistency"): the memory formula over the journey's own experiences, evaluated
+ * Journey score (docs/metrics.md, "Journeys", "Customer memory" and
+ * "Per-leg consistency and the stool"): the memory formula over the journey's own experiences, evaluated
  * at the journey's last event; beside it the weakest link (min x) and peak-end
  * ((x_peak + x_end) / 2), and the stool over the journey with touchpoints as cells
  * (every touchpoint visited counts as a cell: a journey rarely has n_min

@@ -382,7 +382,7 @@ describe('closing a silent spiral (counterexample found by reading the sweep)', 
   //   C then B (B is 20 s out of order, within 30 s, not late): C moves the watermark to K + 25 s:
   //     sweep there, A silent H + 5 s: closed by silence at lastAt + H = K + 20 s.
   // Both runs end at the same watermark (K + 55 s + 1 ms, past K + 20 s), with the same
-  // messages and nothing late, yet only the second emits the close. DESIGN.md: the spiral closes
+  // messages and nothing late, yet only the second emits the close. docs/metrics.md: the spiral closes
   // after H of silence; eventTime.ts: out of order within the lateness gives the same results.
   // Fixed: the sweep runs at the hour boundary (hour * HOUR_MS), not at the watermark that crossed it.
   const p: MetricParams = { ...DEFAULT_PARAMS, latenessMs: 30_000 };

@@ -1,6 +1,6 @@
 /**
  * The pure metric folds, on small hand-worked examples. Every expected number is
- * derived in the comments from DESIGN.md ("Definitions"), not taken from a run of the
+ * derived in the comments from docs/metrics.md, not taken from a run of the
  * code. Where a float is checked to 10 places, the test recomputes it from the
  * definition itself (a direct, non-incremental sum: `memoryByDefinition`), and a
  * 4-place check pins the hand-worked value beside it.
@@ -68,7 +68,7 @@ function experience(s: Spec): ExperienceTouch {
 const csat = (v: number): [RatingScale, number] => ['CSAT_5', v];
 
 /**
- * DESIGN.md's memory, term by term: M(t) = sum w_k x_k d_k(t) / sum w_k d_k(t),
+ * docs/metrics.md's memory, term by term: M(t) = sum w_k x_k d_k(t) / sum w_k d_k(t),
  * d_k(t) = 2^(-(t - t_k)/h_k), h_k = h (non-bad) or r*h (bad), w_k = m at a moment of truth.
  */
 function memoryByDefinition(exps: readonly ExperienceTouch[], t: number, q: MetricParams = p): number {
@@ -94,7 +94,7 @@ describe('defaults', () => {
 });
 
 describe('experienceOf', () => {
-  // x = (value - min) / (max - min); classes from DESIGN.md's table.
+  // x = (value - min) / (max - min); classes from docs/metrics.md's table.
   const cases: [RatingScale, number, number, 'bad' | 'neutral' | 'good' | 'impressed'][] = [
     // CSAT_5 / STARS_5, 1..5: bad 1-2, good 4-5, top box 5. x = (v - 1)/4.
     ['CSAT_5', 1, 0, 'bad'],
@@ -540,7 +540,7 @@ describe('journey', () => {
   });
 
   it('evaluates the score at the last event even when that is traffic', () => {
-    // DESIGN.md: "evaluated at the journey's last event". Good x 1 at 0 d, bad x 0 at 0 d, traffic at 6 d:
+    // docs/metrics.md: "evaluated at the journey's last event". Good x 1 at 0 d, bad x 0 at 0 d, traffic at 6 d:
     // M = 2^(-6/30) / (2^(-6/30) + 2^(-6/210)) = 0.8706 / (0.8706 + 0.9804) = 0.4703
     let s = journey(undefined, touch({ t: T0, rating: csat(5) }), p).state;
     s = journey(s, touch({ t: T0, rating: csat(1) }), p).state;
