@@ -18,7 +18,7 @@ import type { Pending } from './folds/eventTime.ts';
 import type { JourneyState } from './folds/journey.ts';
 import type { Cell, CellAggregate } from './folds/legConsistency.ts';
 import { DAY_MS, MINUTE_MS, minuteOf, type MetricParams } from './params.ts';
-import type { ExperienceTouch, Touch } from './touch.ts';
+import { byContent, type ExperienceTouch, type Touch } from './touch.ts';
 
 const isEmpty = (o: object) => {
   for (const _ in o) return false;
@@ -206,6 +206,7 @@ export class PartitionMetrics {
   }
 
   private applyMoment(moment: Touch[], out: MetricOutputs): void {
+    if (moment.length > 1) moment.sort(byContent);
     const customerId = (moment[0] as Touch).customer_id;
     out.released += moment.length;
     for (const e of moment) cellMinute(this.s.cells, e);
