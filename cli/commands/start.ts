@@ -136,6 +136,10 @@ export function startCommand(program: Command): void {
       await launch('processor', ingest);
       const metrics = metricsWorker(config, kafka, store, log);
       await launch('metric processors', metrics);
+      const calibration = metrics.stats.calibrationId;
+      say(calibration
+        ? `Memory: weights of calibration ${calibration} (the active one; \`npx cx calibrate list\`).`
+        : 'Memory: default weights (m at moments of truth); `npx cx calibrate` fits them to outcomes.');
       const alerts = alertStage(config, kafka, store, log);
       await launch('alert stage', alerts);
       // Alert changes as they happen, above the status line (and to the webhook, when configured).
