@@ -244,7 +244,7 @@ describe('every panel\'s SQL on a simulated run', () => {
     ]);
 
     // Every key driver of the fixture, the heaviest first (its figures have no more decimals than the panel shows).
-    const drivers = (await run('Key drivers: which touchpoints move outcomes')).map((r) => ({ ...r, experiences_n: Number(r.experiences_n) }));
+    const drivers = (await run('Key drivers: which touchpoints move outcomes')).map((r): Record<string, unknown> => ({ ...r, experiences_n: Number(r.experiences_n) }));
     const heaviestFirst = [...fixture.keyDrivers].sort((a, b) => b.weight - a.weight || a.touchpoint.localeCompare(b.touchpoint));
     expect(drivers).toEqual(heaviestFirst.map((k) => ({
       touchpoint: k.touchpoint, leg: k.leg, department: k.department, weight: k.weight, weight_low: k.low, weight_high: k.high,
