@@ -11,6 +11,9 @@
  *    value, class and weight; the per-minute cells and the departments add up; each
  *    respondent is one journey whose score is the weighted mean of the answers (all
  *    at one instant, so the memory formula's decay is 1 for every answer).
+ * 4. docs/sql.md's key-driver questions from raw data find the generator's truth on
+ *    it: its decisive touchpoints have the largest gaps, and a bad answer is best
+ *    weighted 0.5 (BAD_WEIGHT), with the AUCs recomputed from the CSV.
  *
  * Nothing here is random: the survey is the committed file.
  */
@@ -22,7 +25,7 @@ import { spawnSync } from 'node:child_process';
 import { parse } from 'csv-parse/sync';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openStore, type Store } from '../../platform/clickhouse/store.ts';
-import { CSV_FILE, DISSATISFIED, MAPPING_FILE, QUESTIONS, SATISFIED, SURVEY_RESPONDENTS, SURVEY_SEED } from '../../examples/survey/generate.ts';
+import { auc, BAD_WEIGHT, CSV_FILE, DECISIVE, DISSATISFIED, MAPPING_FILE, QUESTIONS, SATISFIED, SURVEY_RESPONDENTS, SURVEY_SEED } from '../../examples/survey/generate.ts';
 import { isolatedConfig, said, spawnCx } from '../helpers.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -208,5 +211,42 @@ describe('the airline survey example', () => {
     // survey forms no channel_drops and no death_spirals (every answer of a respondent shares `submitted`), and that
     // customer_memory_latest's memory equals each respondent's journey score (the fold's final memory). Until then the
     // folds order a respondent's answers by event_id and these tables hold artefacts of that order.
+  });
+
+  it('answers docs/sql.md\'s key-driver questions from raw data as the generator\'s model says: the decisive touchpoints first, a bad answer best weighted 0.5', async () => {
+    const s = store as Store;
+    const doc = readFileSync(join(ROOT, 'docs/sql.md'), 'utf8');
+    const question = (heading: string) => {
+      const at = doc.indexOf(`### ${heading}`);
+      const sql = /```sql\n([\s\S]*?)```/.exec(doc.slice(at))?.[1];
+      if (at < 0 || !sql) throw new Error(`docs/sql.md has no question "${heading}" with a sql block`);
+      return s.query<Record<string, unknown>>(sql.replaceAll(/\bcx\./g, `${db}.`));
+    };
+    // The gap of the good-outcome rate between respondents with a bad answer at a touchpoint and without: the three
+    // touchpoints the label weighs most (cabin_crew 5, seat_comfort 4, online_checkin 3; every other weight is 1 or less) lead.
+    const gaps = await question('Which touchpoints move outcomes most, from the raw data alone?');
+    expect(gaps.length).toBe(QUESTIONS.length);
+    expect(gaps.slice(0, 3).map((r) => r.touchpoint).sort()).toEqual([...DECISIVE].sort());
+
+    // The weighted mean with bad answers at weight b: the label's own b (0.5) predicts it best. Each AUC recomputed
+    // here from the CSV's answers (x = (v - 1) / 4, bad = 1 or 2, scores rounded to 9 decimals as the doc does).
+    const weights = await question('Does bad weigh more than good for us, from the raw data?');
+    const best = weights.filter((r) => Number(r.best));
+    expect(best.map((r) => Number(r.bad_weight))).toEqual([BAD_WEIGHT]);
+    const byRespondent = new Map<string, number[]>();
+    for (const a of csv.answers) byRespondent.set(a.respondent, [...(byRespondent.get(a.respondent) ?? []), a.value]);
+    const respondents = [...byRespondent.keys()];
+    const labels = respondents.map((r) => csv.labels.get(r) === SATISFIED);
+    for (const r of weights) {
+      const b = Number(r.bad_weight);
+      const scores = respondents.map((id) => {
+        const v = byRespondent.get(id) as number[];
+        const w = v.map((a) => (a <= 2 ? b : 1));
+        return Math.round((v.reduce((sum, a, i) => sum + (w[i] as number) * x(a), 0) / w.reduce((sum, y) => sum + y, 0)) * 1e9) / 1e9;
+      });
+      const mine = auc(scores, labels);
+      expect(Math.abs(Number(r.auc) - mine), `bad weight ${b}: ${r.auc} vs ${mine}`).toBeLessThanOrEqual(0.00005 + 1e-9);
+      expect(Number(r.journeys)).toBe(respondents.length);
+    }
   });
 });
