@@ -15,12 +15,13 @@ import { fileURLToPath } from 'node:url';
 import type { Dashboard } from '@grafana/grafana-foundation-sdk/dashboard';
 import { alertRuleFile, type AlertRulesConfig } from './alerts/rules.ts';
 import { journeysDashboard } from './journeys.ts';
+import type { KeyDriverConfig } from './keyDrivers.ts';
 import { liveDashboard, type DashboardConfig } from './live.ts';
 import { pipelineDashboard } from './pipeline.ts';
 
 export const BUILD_DIR = fileURLToPath(new URL('./build/', import.meta.url));
 
-export type BuildConfig = AlertRulesConfig & DashboardConfig;
+export type BuildConfig = AlertRulesConfig & DashboardConfig & KeyDriverConfig;
 
 export interface DashboardModel {
   uid: string;

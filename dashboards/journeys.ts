@@ -1,17 +1,18 @@
 /**
  * "Journeys", for analysts: how journeys score and where they break, death spirals,
- * customers at risk and whether they can be won back, and each department's signed
- * share of what customers remember.
+ * customers at risk and whether they can be won back, each department's signed
+ * share of what customers remember, and the key drivers of the active calibration.
  */
 import type * as dashboard from '@grafana/grafana-foundation-sdk/dashboard';
 import { GREEN, ORANGE, RED, YELLOW, barChartPanel, row, statPanel, tablePanel, timeSeriesPanel, cxDashboard } from './panels.ts';
 import { anyOf, channelVariable, departmentVariable, legVariable } from './variables.ts';
+import { activeCalibrationPanel, heldOutComparisonPanel, keyDriverPanel, whereToStartPanel, type KeyDriverConfig } from './keyDrivers.ts';
 import type { DashboardConfig } from './live.ts';
 
 /** A leg "failed" in a journey below E (it could not hold the stool up), and was "great" at or above this (docs/sql.md uses the same). */
 export const GREAT_LEG = 0.8;
 
-export function journeysDashboard(config: DashboardConfig): dashboard.Dashboard {
+export function journeysDashboard(config: DashboardConfig & KeyDriverConfig): dashboard.Dashboard {
   const db = config.clickhouseDatabase;
   const E = config.stoolThreshold;
   // Each customer's memory as of the end of the range (the newest moment up to it: every row of a moment
@@ -28,7 +29,7 @@ export function journeysDashboard(config: DashboardConfig): dashboard.Dashboard 
   return cxDashboard({
     uid: 'cx-journeys',
     title: 'CX journeys',
-    description: 'Journeys for analysts: scores and weakest links, death spirals, at-risk and recoverable customers, department impact.',
+    description: 'Journeys for analysts: scores and weakest links, death spirals, at-risk and recoverable customers, department impact, and the key drivers of the active calibration.',
     audience: 'analysts',
     from: 'now-7d',
     refresh: '5m',
@@ -180,5 +181,12 @@ export function journeysDashboard(config: DashboardConfig): dashboard.Dashboard 
         span: 14, height: 9,
       }),
     )
+
+    // Last, so the panels above keep their ids (build.ts numbers panels by position).
+    .withRow(row('Key drivers: what moves outcomes (the active calibration)'))
+    .withPanel(activeCalibrationPanel(config))
+    .withPanel(heldOutComparisonPanel(config))
+    .withPanel(keyDriverPanel(config))
+    .withPanel(whereToStartPanel(config))
     .build();
 }

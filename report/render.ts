@@ -6,7 +6,7 @@
 import { barChartSvg, gaugeSvg, noDataSvg, timeSeriesSvg } from './charts.ts';
 import { contrastText, cssColor, displayValue, escapeXml, formatCell, textColor, utcMinute } from './format.ts';
 import { bars, statValues, timeSeries } from './frames.ts';
-import type { PanelReport, QueryResult, ReportModel } from './model.ts';
+import type { Cell, PanelReport, QueryResult, ReportModel } from './model.ts';
 import { intervalText } from './range.ts';
 
 /** Width of the page's content in px: a 24-column panel's SVG is drawn this wide, less padding. */
@@ -48,6 +48,7 @@ th,td{padding:3px 8px;border-bottom:1px solid #eceef1;text-align:left;white-spac
 th{position:sticky;top:0;background:#f6f8fa;font-weight:600}
 td.num{text-align:right;font-variant-numeric:tabular-nums}
 .note{font-size:12px;color:#6a7280;margin:4px 0 0}
+.state{margin:4px 0;padding:8px 10px;background:#f6f8fa;border:1px solid #e3e6ea;border-radius:4px;color:#4a525e}
 .error{background:#fff1f0;border:1px solid #f2b8b5;color:#8a1c14;border-radius:4px;padding:6px 8px;font-size:12.5px;margin-bottom:6px;white-space:pre-wrap}
 footer.report{max-width:${PAGE_WIDTH + 56}px;margin:0 auto;padding:0 28px 28px;color:#6a7280;font-size:12px}
 @media (max-width:900px){.grid{grid-template-columns:1fr}.panel{grid-column:auto!important}}
@@ -71,7 +72,20 @@ function resultOf(p: PanelReport): QueryResult | undefined {
   return p.runs.find((r) => r.result && r.result.rows.length > 0)?.result ?? p.runs.find((r) => r.result)?.result;
 }
 
+/**
+ * The sentence of a one-row table whose only value is one text, every other cell empty:
+ * a panel's way of saying there is nothing to show yet and what to do (e.g. "no
+ * calibration yet: run npx cx calibrate"). Shown as that line, not as a one-row table.
+ */
+export function stateMessage(result: QueryResult): string | undefined {
+  if (result.rows.length !== 1 || result.columns.length < 2) return undefined;
+  const filled = (result.rows[0] as Cell[]).flatMap((v, i) => (v === null || v === '' ? [] : [{ v, kind: result.columns[i]?.kind }]));
+  return filled.length === 1 && filled[0]?.kind === 'string' ? String(filled[0].v) : undefined;
+}
+
 function tableHtml(p: PanelReport, result: QueryResult, height: number): string {
+  const state = stateMessage(result);
+  if (state !== undefined) return `<p class="state">${escapeXml(state)}</p>`;
   const head = result.columns.map((c) => `<th>${escapeXml(c.name)}</th>`).join('');
   const rows = result.rows.slice(0, TABLE_ROWS).map((row) => {
     const cells = result.columns.map((c, i) => {

@@ -3,8 +3,9 @@
  * data the way its users do (dashboards, the SQL cookbook, the report): real Kafka,
  * raw ingestion, the metric processors, the alert stage and the notifier, into an
  * embedded ClickHouse directory. It holds something in every table: a step on
- * checkout and a chat outage (alerts, spirals, drops), garbage (dead letters) and a
- * few stragglers sent after their minutes closed (late events).
+ * checkout and a chat outage (alerts, spirals, drops), garbage (dead letters), a
+ * few stragglers sent after their minutes closed (late events), and two stored
+ * calibrations, one of them active (tests/fixtures/calibrations.ts).
  *
  * Built once per `vitest run`, in a child process (chdb gives a data directory to one
  * process, and frees it only when that process exits), under a lock so the first test
@@ -22,11 +23,13 @@ import { loadConfig, type Config } from '../platform/config.ts';
 import { consumerLag } from '../platform/kafka/lag.ts';
 import { createLogger } from '../platform/log.ts';
 import { alertStage, connectKafka, connectProducer, metricsWorker, notifyWorker, openMigratedStore, rawIngest } from '../platform/pipeline.ts';
+import { activateCalibration, saveCalibration } from '../platform/clickhouse/calibrations.ts';
 import type { Store } from '../platform/clickhouse/store.ts';
 import { ConsoleNotifier } from '../processors/alerting/console.ts';
 import { validateScenario } from '../producers/simulator/scenario.ts';
 import { simulate } from '../producers/simulator/simulate.ts';
 import { SimulationRun } from '../producers/simulator/run.ts';
+import { ACTIVE_ID, activeCalibration, NEWER_ID, newerCalibration } from './fixtures/calibrations.ts';
 import { isolatedEnv, waitFor } from './helpers.ts';
 
 const MIN = 60_000;
@@ -131,6 +134,14 @@ async function build(dir: string): Promise<void> {
   await admin.disconnect();
   await producer.disconnect();
   for (const w of [notify, alerts, metrics, ingest]) await w.stop();
+  // The calibrations come after the run (no fold used them: the run's results are the defaults'). The newer one
+  // was activated, then the first one again: the active calibration is the last activation, not the newest fit.
+  const now = Date.now();
+  const window = { windowFrom: start, windowTo: start + 180 * MIN };
+  await saveCalibration(store, activeCalibration({ createdAt: now - 3000, ...window }));
+  await saveCalibration(store, newerCalibration({ createdAt: now - 2000, ...window }));
+  await activateCalibration(store, NEWER_ID, now - 1500);
+  await activateCalibration(store, ACTIVE_ID, now - 1000);
   await store.close();
   dataset.builtAt = new Date().toISOString();
   dataset.buildMs = Date.now() - t0;

@@ -11,8 +11,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../platform/config.ts';
 import { CLICKHOUSE_DATASOURCE, ClickHouseFormat, isClickHouseQuery, type ClickHouseQuery } from '../../dashboards/clickhouseQuery.ts';
 import { dashboardModels, type DashboardModel } from '../../dashboards/build.ts';
+import { NO_CALIBRATION_ACTIVE, NO_CALIBRATION_YET } from '../../dashboards/keyDrivers.ts';
 import { expandMacros, type MacroContext, type VariableValue } from '../../dashboards/macros.ts';
 import { analystData, type AnalystData } from '../analystData.ts';
+import { ACTIVE_ID, activeCalibration, NEWER_ID, newerCalibration } from '../fixtures/calibrations.ts';
 import { sharedFile } from '../helpers.ts';
 
 interface Panel {
@@ -38,6 +40,9 @@ const built = dashboardModels(config);
 const panelsOf = (d: DashboardModel): Panel[] => ((d.model.panels ?? []) as Panel[]).flatMap((p) => (p.type === 'row' ? (p.panels ?? []) : [p]));
 const variablesOf = (d: DashboardModel): Variable[] => (d.model.templating?.list ?? []) as Variable[];
 const targetsOf = (p: Panel): ClickHouseQuery[] => (p.targets ?? []) as ClickHouseQuery[];
+
+/** The journeys dashboard's panels over the active calibration (dashboards/keyDrivers.ts), by title. */
+const CALIBRATION_PANELS = ['Active calibration', 'Does memory predict outcomes? Held-out comparison', 'Key drivers: which touchpoints move outcomes', 'Where do we start?'];
 
 /** Numeric ClickHouse types, as a panel can draw them (Nullable and LowCardinality unwrapped). */
 const NUMERIC = /^(U?Int\d+|Float\d+|Decimal.*|Bool)$/;
@@ -214,6 +219,79 @@ describe('every panel\'s SQL on a simulated run', () => {
       });
     }
   }
+
+  it('show the active calibration\'s stored figures: its id, the held-out comparison, the key drivers heaviest first, where to start', async () => {
+    const journeys = built.find((b) => b.uid === 'cx-journeys') as DashboardModel;
+    const run = async (title: string) => {
+      const panel = panelsOf(journeys).find((p) => p.title === title) as Panel;
+      return d.store.query<Record<string, unknown>>(expandMacros(targetsOf(panel)[0]?.rawSql as string, context({})));
+    };
+    // The fixture's figures (tests/fixtures/calibrations.ts): ACTIVE, not the newer fit activated before it.
+    const fixture = activeCalibration({ createdAt: 0, windowFrom: 0, windowTo: 0 });
+    const [active, ...more] = await run('Active calibration');
+    expect(more).toEqual([]);
+    expect({ ...active, customers_n: Number(active?.customers_n), experiences_n: Number(active?.experiences_n) }).toMatchObject({
+      calibration: ACTIVE_ID, good_outcome: 'REPURCHASED', customers_n: fixture.customers, experiences_n: fixture.experiences, train_share: 0.5, bad_weight: 1.62, half_life_days: 24.5, bad_factor: 4.8,
+    });
+    expect(Date.parse(`${String(active?.window_from).replace(' ', 'T')}Z`)).toBe(Date.parse(d.from));
+
+    // 64-bit integers may come as numbers or strings (a server quotes them): compared as numbers.
+    const heldOut = (await run('Does memory predict outcomes? Held-out comparison')).map((r) => ({ ...r, held_out_customers: Number(r.held_out_customers) }));
+    expect(heldOut).toEqual([
+      { score: 'plain mean', held_out_auc: 0.7121, held_out_log_loss: 0.6408, held_out_customers: 1480, good_rate: 0.412 },
+      { score: 'default memory', held_out_auc: 0.6984, held_out_log_loss: 0.6517, held_out_customers: 1480, good_rate: 0.412 },
+      { score: 'calibrated memory', held_out_auc: 0.7468, held_out_log_loss: 0.6113, held_out_customers: 1480, good_rate: 0.412 },
+    ]);
+
+    // Every key driver of the fixture, the heaviest first (its figures have no more decimals than the panel shows).
+    const drivers = (await run('Key drivers: which touchpoints move outcomes')).map((r): Record<string, unknown> => ({ ...r, experiences_n: Number(r.experiences_n) }));
+    const heaviestFirst = [...fixture.keyDrivers].sort((a, b) => b.weight - a.weight || a.touchpoint.localeCompare(b.touchpoint));
+    expect(drivers).toEqual(heaviestFirst.map((k) => ({
+      touchpoint: k.touchpoint, leg: k.leg, department: k.department, weight: k.weight, weight_low: k.low, weight_high: k.high,
+      auc_fall: k.aucFall, experiences_n: k.experiences, bad_share_pct: Math.round(k.badShare * 1000) / 10,
+    })));
+    expect(drivers[0]?.touchpoint).toBe('checkout');
+
+    const starts = await run('Where do we start?');
+    expect(starts.map((r) => [Number(r.rank_n), r.touchpoint, r.department, r.rise_pts, r.rise_low_pts, r.rise_high_pts])).toEqual(
+      fixture.whereToStart.map((w) => [w.rank, w.touchpoint, w.department, Math.round(w.rise * 1e4) / 100, Math.round(w.low * 1e4) / 100, Math.round(w.high * 1e4) / 100]),
+    );
+  });
+
+  it('say "no calibration yet: run npx cx calibrate" with no calibration, "no calibration active" after going back to the defaults, and follow the last activation', async () => {
+    // A database of the same store with only the calibration tables, empty: the panels built for it.
+    const nocal = `${d.database}_nocal`;
+    await d.store.command(`CREATE DATABASE IF NOT EXISTS ${nocal}`);
+    for (const t of ['calibrations', 'calibration_activations']) await d.store.command(`CREATE TABLE ${nocal}.${t} AS ${d.database}.${t}`);
+    const journeys = dashboardModels({ ...config, clickhouseDatabase: nocal }).find((b) => b.uid === 'cx-journeys') as DashboardModel;
+    const panels = panelsOf(journeys).filter((p) => CALIBRATION_PANELS.includes(p.title));
+    expect(panels.map((p) => p.title)).toEqual(CALIBRATION_PANELS);
+    const state = async () => {
+      const out: string[] = [];
+      for (const p of panels) {
+        const sql = expandMacros(targetsOf(p)[0]?.rawSql as string, context({}));
+        const rows = await d.store.query<Record<string, unknown>>(sql);
+        // One row: a text saying so, every other column NULL (the table shows the sentence, not an error or "No data").
+        expect(rows.length, `${p.title}:\n${sql}`).toBe(1);
+        const texts = Object.values(rows[0] as object).filter((v) => v !== null);
+        expect(texts.length, p.title).toBe(1);
+        out.push(String(texts[0]));
+      }
+      return out;
+    };
+    expect(await state()).toEqual(panels.map(() => NO_CALIBRATION_YET));
+    // Both fits stored, and the defaults chosen ('' is "back to the defaults").
+    await d.store.command(`INSERT INTO ${nocal}.calibrations SELECT * FROM ${d.database}.calibrations`);
+    await d.store.command(`INSERT INTO ${nocal}.calibration_activations VALUES (now64(3) - 2, '')`);
+    expect(await state()).toEqual(panels.map(() => NO_CALIBRATION_ACTIVE));
+    // The newer fit activated: the panels follow it.
+    await d.store.command(`INSERT INTO ${nocal}.calibration_activations VALUES (now64(3) - 1, '${NEWER_ID}')`);
+    const newer = newerCalibration({ createdAt: 0, windowFrom: 0, windowTo: 0 });
+    const rows = await d.store.query<{ calibration: string; bad_weight: number }>(expandMacros(targetsOf(panels[0] as Panel)[0]?.rawSql as string, context({})));
+    expect(rows).toMatchObject([{ calibration: NEWER_ID, bad_weight: newer.parameters.badWeight }]);
+    const starts = await d.store.query<{ touchpoint: string }>(expandMacros(targetsOf(panels[3] as Panel)[0]?.rawSql as string, context({})));
+    expect(starts.map((s) => s.touchpoint)).toEqual(newer.whereToStart.map((w) => w.touchpoint));
+  });
 
   it('show the incidents: the checkout step among open or past alerts, CHAT bad during its outage', async () => {
     const live = built[0] as DashboardModel;

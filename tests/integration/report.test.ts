@@ -3,6 +3,8 @@
  * simulated run, writes one HTML file with every panel of the live dashboard; headless
  * Chromium then parses it (the SVGs are in its DOM, with their points) and draws it (the
  * screenshot is far from blank, and the first time series shows its series' colours).
+ * The journeys dashboard's report holds the key-driver section of the active
+ * calibration, and a line saying there is none once the defaults are chosen again.
  *
  *   CX_REPORT_SCREENSHOT=docs/images/report.png npx vitest run tests/integration/report.test.ts
  *
@@ -20,7 +22,9 @@ import { PALETTE } from '../../report/charts.ts';
 import { escapeXml } from '../../report/format.ts';
 import { readDashboard } from '../../report/layout.ts';
 import type { DashboardLayout } from '../../report/model.ts';
+import { NO_CALIBRATION_ACTIVE } from '../../dashboards/keyDrivers.ts';
 import { analystData } from '../analystData.ts';
+import { ACTIVE_ID, activeCalibration } from '../fixtures/calibrations.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const WIDTH = 1400;
@@ -80,6 +84,18 @@ function pixelsOf(img: PNG, hex: string): number {
 /** Each panel's markup in the page, in order, by its <article>. */
 const articles = (html: string) => html.split('<article ').slice(1).map((a) => a.slice(0, a.indexOf('</article>')));
 
+/** The section (a dashboard row) with this title: its panels' markup. */
+const sectionOf = (html: string, title: string) => {
+  const at = html.indexOf(`<h2>${escapeXml(title)}</h2>`);
+  return at < 0 ? '' : html.slice(at, html.indexOf('</section>', at));
+};
+
+/** A table's body rows, each as its cells' text. */
+const tableRows = (markup: string) =>
+  [...markup.matchAll(/<tr>(.*?)<\/tr>/g)].map((m) => [...(m[1] as string).matchAll(/<td[^>]*>(.*?)<\/td>/g)].map((c) => c[1] as string)).filter((r) => r.length > 0);
+
+const KEY_DRIVERS = 'Key drivers: what moves outcomes (the active calibration)';
+
 describe('cx report', () => {
   let dir: string;
   let out: string;
@@ -89,6 +105,8 @@ describe('cx report', () => {
   let range: { from: string; to: string };
   let dataDir: string;
   let database: string;
+  let journeys: { status: number | null; stderr: string; html: string };
+  let journeysNone: { status: number | null; stderr: string; html: string };
 
   beforeAll(async () => {
     const d = await analystData();
@@ -106,6 +124,21 @@ describe('cx report', () => {
     const r = spawnSync(process.execPath, ['bin/cx.js', 'report', '--out', out, '--from', d.from, '--to', d.to], { cwd: ROOT, env, encoding: 'utf8', timeout: 120_000 });
     cli = { status: r.status, stdout: r.stdout, stderr: r.stderr, ms: Date.now() - t };
     html = r.status === 0 ? readFileSync(out, 'utf8') : '';
+
+    // The journeys dashboard, with the fixture's calibration active, then after going back to the defaults.
+    const journeysReport = (file: string) => spawnSync(process.execPath, ['bin/cx.js', 'report', '--dashboard', 'cx-journeys', '--out', file, '--from', d.from, '--to', d.to], { cwd: ROOT, env, encoding: 'utf8', timeout: 120_000 });
+    const j = journeysReport(join(dir, 'journeys.html'));
+    journeys = { status: j.status, stderr: j.stderr, html: j.status === 0 ? readFileSync(join(dir, 'journeys.html'), 'utf8') : '' };
+    const back = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e',
+      `import { openStore } from ${JSON.stringify(join(ROOT, 'platform/clickhouse/store.ts'))};
+       import { activateCalibration } from ${JSON.stringify(join(ROOT, 'platform/clickhouse/calibrations.ts'))};
+       import { loadConfig } from ${JSON.stringify(join(ROOT, 'platform/config.ts'))};
+       const store = await openStore(loadConfig());
+       await activateCalibration(store, '');
+       await store.close();`], { cwd: ROOT, env, encoding: 'utf8', timeout: 60_000 });
+    if (back.status !== 0) throw new Error(`activating the defaults failed:\n${back.stderr}`);
+    const none = journeysReport(join(dir, 'journeys-none.html'));
+    journeysNone = { status: none.status, stderr: none.stderr, html: none.status === 0 ? readFileSync(join(dir, 'journeys-none.html'), 'utf8') : '' };
   });
 
   const panels = () => layout.sections.flatMap((s) => s.panels);
@@ -135,6 +168,36 @@ describe('cx report', () => {
     // The simulated run fills the leg panels.
     const legScores = shown.find((a) => a.includes('<h3>Leg scores</h3>')) ?? '';
     expect(Number(/<span class="rows">([\d,]+) rows/.exec(legScores)?.[1]?.replaceAll(',', ''))).toBeGreaterThan(100);
+  });
+
+  it('of the journeys dashboard, has the key-driver section of the active calibration: its id, the held-out comparison, the key drivers heaviest first, where to start', () => {
+    expect(journeys.status, journeys.stderr).toBe(0);
+    expect(journeys.html).not.toContain('class="error"');
+    const section = sectionOf(journeys.html, KEY_DRIVERS);
+    const panels = articles(section);
+    expect(panels.map((a) => /<h3>(.*?)<\/h3>/.exec(a)?.[1])).toEqual([
+      'Active calibration', 'Does memory predict outcomes? Held-out comparison', 'Key drivers: which touchpoints move outcomes', 'Where do we start?',
+    ].map(escapeXml));
+    const [calibration, heldOut, drivers, starts] = panels.map(tableRows) as [string[][], string[][], string[][], string[][]];
+    const fixture = activeCalibration({ createdAt: 0, windowFrom: 0, windowTo: 0 });
+    expect(calibration.map((r) => r[0])).toEqual([ACTIVE_ID]);
+    // Numbers read as the report writes them (no unit, enough decimals for their size): 0.7468 shows as 0.747.
+    expect(heldOut.map((r) => [r[0], r[1]])).toEqual([['plain mean', '0.712'], ['default memory', '0.698'], ['calibrated memory', '0.747']]);
+    const heaviestFirst = [...fixture.keyDrivers].sort((a, b) => b.weight - a.weight || a.touchpoint.localeCompare(b.touchpoint));
+    expect(drivers.map((r) => [r[0], r[2], r[3]])).toEqual(heaviestFirst.map((k) => [k.touchpoint, escapeXml(k.department), String(k.weight)]));
+    expect(starts.map((r) => [r[0], r[1]])).toEqual(fixture.whereToStart.map((w) => [String(w.rank), w.touchpoint]));
+  });
+
+  it('of the journeys dashboard, says in each key-driver panel that no calibration is active and how to make one, once the defaults are chosen again', () => {
+    expect(journeysNone.status, journeysNone.stderr).toBe(0);
+    const panels = articles(sectionOf(journeysNone.html, KEY_DRIVERS));
+    expect(panels).toHaveLength(4);
+    for (const a of panels) {
+      expect(a).toContain(`<p class="state">${escapeXml(NO_CALIBRATION_ACTIVE)}</p>`);
+      expect(a).not.toContain('<table');
+    }
+    // The rest of the journeys report is unchanged by it.
+    expect(articles(journeysNone.html).length).toBe(articles(journeys.html).length);
   });
 
   it('loads nothing from anywhere: no scripts, links, external images, styles or fonts', () => {

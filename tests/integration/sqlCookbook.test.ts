@@ -3,12 +3,18 @@
  * (tests/analystData.ts): every `###` question's one SQL block runs, returns rows and
  * exactly the columns its SELECT names; then several answers are recomputed another
  * way, mostly from the raw `touchpoint_events` (late events left out, as the folds
- * leave them out) with DESIGN.md's definitions, and compared.
+ * leave them out) with DESIGN.md's definitions, and compared. The key-driver answers
+ * are checked against the stored calibration fixture (tests/fixtures/calibrations.ts)
+ * and recomputed from the raw outcome and touchpoint events.
  */
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { auc } from '../../examples/survey/generate.ts';
+import { RATING_SCALES } from '../../schemas/ratingScale.ts';
+import type { RatingScale } from '../../schemas/contracts.ts';
 import { analystData, type AnalystData } from '../analystData.ts';
 import { CLASS_SQL, X_SQL } from '../experienceSql.ts';
+import { ACTIVE_ID, activeCalibration } from '../fixtures/calibrations.ts';
 
 type Row = Record<string, unknown>;
 
@@ -177,6 +183,118 @@ describe('docs/sql.md, the analyst cookbook, on a simulated run', () => {
       }
     }
     expect(failures).toEqual([]);
+  });
+
+  /**
+   * Each outcome that names its journey, whether it is good (a repurchase, or a rating in its scale's good class),
+   * and its journey's experiences up to it (raw events, late ones too), from the raw tables with the scale table's classes.
+   */
+  async function outcomesWithExperiences() {
+    const outcomes = await q<{ id: string; customer_id: string; journey_id: string; t: string; kind: string; rating_scale: string | null; rating_value: number | null }>(`
+      SELECT toString(event_id) AS id, customer_id, assumeNotNull(journey_id) AS journey_id, toUnixTimestamp64Milli(occurred_at) AS t, kind, rating_scale, rating_value
+      FROM ${db}.outcome_events FINAL WHERE journey_id IS NOT NULL`);
+    const experiences = await q<{ customer_id: string; journey_id: string; t: string; touchpoint: string; department: string; x: number; cls: string }>(`
+      SELECT customer_id, journey_id, toUnixTimestamp64Milli(occurred_at) AS t, touchpoint, department, ${X_SQL} AS x, ${CLASS_SQL} AS cls
+      FROM ${db}.touchpoint_events FINAL WHERE x IS NOT NULL`);
+    const byJourney = new Map<string, typeof experiences>();
+    for (const e of experiences) {
+      const k = `${e.customer_id}\u0000${e.journey_id}`;
+      byJourney.set(k, [...(byJourney.get(k) ?? []), e]);
+    }
+    const goodRating = (scale: string | null, v: number | null) => scale !== null && v !== null && v >= RATING_SCALES[scale as RatingScale].goodMin;
+    return outcomes.map((o) => ({
+      good: o.kind === 'REPURCHASED' || (o.kind === 'RATED' && goodRating(o.rating_scale, o.rating_value)),
+      experiences: (byJourney.get(`${o.customer_id}\u0000${o.journey_id}`) ?? []).filter((e) => Number(e.t) <= Number(o.t)),
+    }));
+  }
+
+  it('key drivers by the active calibration: the fixture\'s touchpoints, heaviest first, with their intervals', async () => {
+    const { rows } = await answer(/touchpoints move satisfaction most, by the active calibration/);
+    const fixture = activeCalibration({ createdAt: 0, windowFrom: 0, windowTo: 0 });
+    const heaviestFirst = [...fixture.keyDrivers].sort((a, b) => b.weight - a.weight || a.touchpoint.localeCompare(b.touchpoint));
+    expect(rows.map((r) => ({ ...r, clearly_above_ordinary: Boolean(Number(r.clearly_above_ordinary)) }))).toEqual(heaviestFirst.map((k) => ({
+      touchpoint: k.touchpoint, leg: k.leg, department: k.department, weight: k.weight, weight_low: k.low, weight_high: k.high,
+      clearly_above_ordinary: k.low > 1, auc_fall: k.aucFall,
+    })));
+    // Of the fixture's 15, the four whose whole interval is above 1.
+    expect(rows.filter((r) => Number(r.clearly_above_ordinary)).map((r) => r.touchpoint)).toEqual(['checkout', 'parcel_delivery', 'support_call', 'app_checkout']);
+  });
+
+  it('key drivers from the raw data: per touchpoint, the good-outcome rate of journeys with and without a bad experience there, recounted', async () => {
+    const { rows } = await answer(/touchpoints move outcomes most, from the raw data alone/);
+    // Per outcome and touchpoint of its journey: had it a bad experience there? Then per touchpoint, the two groups.
+    const tally = new Map<string, { department: string; withBad: number; goodWithBad: number; without: number; goodWithout: number }>();
+    for (const o of await outcomesWithExperiences()) {
+      const atTouchpoint = new Map<string, { department: string; bad: boolean }>();
+      for (const e of o.experiences) {
+        const k = `${e.touchpoint}\u0000${e.department}`;
+        atTouchpoint.set(k, { department: e.department, bad: (atTouchpoint.get(k)?.bad ?? false) || e.cls === 'bad' });
+      }
+      for (const [k, { department, bad }] of atTouchpoint) {
+        const t = tally.get(k) ?? { department, withBad: 0, goodWithBad: 0, without: 0, goodWithout: 0 };
+        if (bad) {
+          t.withBad++;
+          t.goodWithBad += o.good ? 1 : 0;
+        } else {
+          t.without++;
+          t.goodWithout += o.good ? 1 : 0;
+        }
+        tally.set(k, t);
+      }
+    }
+    const mine = [...tally.entries()].filter(([, t]) => t.withBad >= 30 && t.without >= 30).map(([k, t]) => ({ touchpoint: k.split('\u0000')[0] as string, ...t }));
+    expect(rows.map((r) => r.touchpoint).sort()).toEqual(mine.map((m) => m.touchpoint).sort());
+    expect(rows.length).toBeGreaterThanOrEqual(10);
+    for (const r of rows) {
+      const m = mine.find((x) => x.touchpoint === r.touchpoint) as (typeof mine)[number];
+      const label = String(r.touchpoint);
+      expect([r.department, Number(r.journeys_with_bad), Number(r.journeys_without_bad)], label).toEqual([m.department, m.withBad, m.without]);
+      expect(rounded(r.good_rate_with_bad, m.goodWithBad / m.withBad, 3), label).toBe(true);
+      expect(rounded(r.good_rate_without_bad, m.goodWithout / m.without, 3), label).toBe(true);
+      expect(rounded(r.gap, m.goodWithout / m.without - m.goodWithBad / m.withBad, 3), label).toBe(true);
+    }
+    // Largest gap first.
+    const gaps = rows.map((r) => Number(r.gap));
+    expect(gaps).toEqual([...gaps].sort((a, b) => b - a));
+    // The simulator's outcome model (producers/simulator/simulate.ts) makes a repurchase likelier the smaller the
+    // journey's bad share, so a bad experience anywhere lowers the rate: every gap is positive.
+    expect(Math.min(...gaps)).toBeGreaterThan(0);
+  });
+
+  it('does bad weigh more, by the active calibration: the fixture\'s bad weight, bad factor, half-life and held-out AUCs', async () => {
+    const { rows } = await answer(/bad weigh more than good for us, by the active calibration/);
+    const fixture = activeCalibration({ createdAt: 0, windowFrom: 0, windowTo: 0 });
+    const heldOut = (model: string) => fixture.heldout.models.find((m) => m.model === model)?.auc;
+    expect(rows.map((r) => ({ ...r, bad_weighs_more_at_once: Boolean(Number(r.bad_weighs_more_at_once)), bad_remembered_longer: Boolean(Number(r.bad_remembered_longer)) }))).toEqual([{
+      calibration: ACTIVE_ID, good_outcome: fixture.outcome,
+      bad_weight: fixture.parameters.badWeight, bad_weighs_more_at_once: fixture.parameters.badWeight > 1,
+      bad_factor: fixture.parameters.badFactor, bad_remembered_longer: fixture.parameters.badFactor > 1,
+      half_life_days: fixture.parameters.halfLifeDays, calibrated_auc: heldOut('calibrated_memory'), default_memory_auc: heldOut('default_memory'),
+    }]);
+  });
+
+  it('does bad weigh more, from the raw data: each bad weight\'s AUC recomputed from the raw journeys, and the best one', async () => {
+    const { rows } = await answer(/bad weigh more than good for us, from the raw data/);
+    const scored = (await outcomesWithExperiences()).filter((o) => o.experiences.length > 0);
+    // Score of a journey: sum(w x) / sum(w), w = b for a bad experience and 1 otherwise, rounded to 9 decimals as the doc does.
+    const weights = [0.25, 0.5, 1, 2, 4, 8];
+    const mine = weights.map((b) => {
+      const scores = scored.map((o) => {
+        const w = o.experiences.map((e) => (e.cls === 'bad' ? b : 1));
+        const s = o.experiences.reduce((sum, e, i) => sum + (w[i] as number) * e.x, 0) / w.reduce((sum, v) => sum + v, 0);
+        return Math.round(s * 1e9) / 1e9;
+      });
+      return { bad_weight: b, auc: auc(scores, scored.map((o) => o.good)), journeys: scored.length };
+    });
+    expect(rows.map((r) => Number(r.bad_weight))).toEqual(weights);
+    const best = Math.max(...mine.map((m) => Math.round(m.auc * 1e4) / 1e4));
+    for (const [i, r] of rows.entries()) {
+      const m = mine[i] as (typeof mine)[number];
+      expect(rounded(r.auc, m.auc, 4), `bad weight ${m.bad_weight}: ${r.auc} vs ${m.auc}`).toBe(true);
+      expect(Number(r.journeys)).toBe(m.journeys);
+      expect(Boolean(Number(r.best)), `bad weight ${m.bad_weight}`).toBe(Math.round(m.auc * 1e4) / 1e4 === best);
+    }
+    expect(rows.filter((r) => Number(r.best)).length).toBeGreaterThanOrEqual(1);
   });
 
   it('channel pairs: each pair\'s lost good experiences and drop rate, recomputed from consecutive raw experiences', async () => {

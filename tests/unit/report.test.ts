@@ -367,6 +367,12 @@ describe('the page', () => {
           panel({ title: 'Empty table', runs: [run({ columns: [col('a', 'string')], rows: [] })] }),
           panel({ title: 'Broken', runs: [{ refId: 'A', format: 1, sql: 'SELECT nope', ms: 1, error: 'Unknown identifier nope' }] }),
           panel({ kind: 'table', grafanaType: 'piechart', title: 'Pie', runs: [run({ columns: [col('a', 'string'), col('n', 'number')], rows: [['x', 1]] })] }),
+          panel({
+            title: 'Key drivers',
+            runs: [run({ columns: [col('touchpoint', 'string'), col('leg', 'string'), col('weight', 'number')], rows: [['no calibration yet: run npx cx calibrate <now>', null, null]] })],
+          }),
+          panel({ title: 'One row, two values', runs: [run({ columns: [col('touchpoint', 'string'), col('leg', 'string'), col('weight', 'number')], rows: [['checkout', null, 2.5]] })] }),
+          panel({ title: 'One text column', runs: [run({ columns: [col('touchpoint', 'string')], rows: [['checkout']] })] }),
         ],
       },
     ],
@@ -406,5 +412,14 @@ describe('the page', () => {
     expect(section('Empty table')).toContain('No data in this range');
     expect(section('Broken')).toContain('Query A failed: Unknown identifier nope');
     expect(section('Pie')).toContain('Grafana draws this as "piechart"; shown here as a table');
+  });
+
+  it('shows a one-row table whose only value is a sentence as that line, and any other one-row table as a table', () => {
+    const section = (title: string) => html.slice(html.indexOf(`<h3>${title}</h3>`), html.indexOf('</article>', html.indexOf(`<h3>${title}</h3>`)));
+    expect(section('Key drivers')).toContain('<p class="state">no calibration yet: run npx cx calibrate &lt;now&gt;</p>');
+    expect(section('Key drivers')).not.toContain('<table');
+    expect(section('One row, two values')).toContain('<td>checkout</td>');
+    expect(section('One row, two values')).not.toContain('class="state"');
+    expect(section('One text column')).toContain('<td>checkout</td>');
   });
 });
