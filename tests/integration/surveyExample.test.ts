@@ -207,10 +207,25 @@ describe('the airline survey example', () => {
     }
     expect(badJourneys.slice(0, 5)).toEqual([]);
 
-    // TODO(simultaneity, issue 13 part 2): once the folds treat answers at one instant as one moment, check here that the
-    // survey forms no channel_drops and no death_spirals (every answer of a respondent shares `submitted`), and that
-    // customer_memory_latest's memory equals each respondent's journey score (the fold's final memory). Until then the
-    // folds order a respondent's answers by event_id and these tables hold artefacts of that order.
+    // Every answer of a respondent shares `submitted`: one moment (docs/metrics.md, "Simultaneous experiences").
+    // No transition joins two answers of it, so no drop and no spiral; each respondent's latest memory is the fold's
+    // final memory, which at one instant is the journey score above; every answer is in the respondent's first
+    // moment, so it counts in first_experiences and adds nothing to memory_impact.
+    const [sequence] = await s.query<{ drops: string; spirals: string; transitions: string }>(
+      `SELECT (SELECT count() FROM ${db}.channel_drops FINAL) AS drops, (SELECT count() FROM ${db}.death_spirals FINAL) AS spirals,
+              (SELECT sum(transitions) FROM ${db}.channel_transition_minute FINAL) AS transitions`,
+    );
+    expect(sequence).toEqual({ drops: 0, spirals: 0, transitions: 0 });
+    const latest = await s.query<{ customer_id: string; memory: number; experiences: string }>(`SELECT customer_id, memory, experiences FROM ${db}.customer_memory_latest`);
+    const scoreOf = new Map(journeys.map((j) => [j.customer_id, j.score]));
+    const offLatest = latest.filter((r) => Math.abs(r.memory - (scoreOf.get(r.customer_id) as number)) > 1e-9 || Number(r.experiences) !== byRespondent.get(r.customer_id)?.length);
+    expect(latest.length).toBe(byRespondent.size);
+    expect(offLatest.slice(0, 5)).toEqual([]);
+    const [firsts] = await s.query<{ first: string; experiences: string; impact: number }>(
+      `SELECT sum(first_experiences) AS first, sum(experiences) AS experiences, sum(abs(memory_impact)) AS impact FROM ${db}.department_impact FINAL`,
+    );
+    expect({ first: Number(firsts?.first), impact: firsts?.impact }).toEqual({ first: csv.answers.length, impact: 0 });
+    expect(Number(firsts?.experiences)).toBe(csv.answers.length);
   });
 
   it('answers docs/sql.md\'s key-driver questions from raw data as the generator\'s model says: the decisive touchpoints first, a bad answer best weighted 0.5', async () => {
