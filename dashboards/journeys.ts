@@ -50,7 +50,7 @@ export function journeysDashboard(config: DashboardConfig & KeyDriverConfig): da
     .withPanel(
       statPanel({
         title: 'Mean journey score',
-        description: 'The journey score is the customer\'s bad-experience-weighted memory at the journey\'s last event: bad experiences fade 7 times slower, moments of truth weigh double. 0 to 1.',
+        description: 'The journey score is the customer\'s bad-experience-weighted memory at the journey\'s last event: bad experiences fade 7 times slower, moments of truth weigh double (with a calibration active, its own weights, h and r: the key-drivers row below). 0 to 1.',
         sql: `SELECT avg(score) AS \`mean score\`\nFROM ${db}.journeys FINAL\nWHERE $__timeFilter(last_at) AND ${anyOf('weakest_channel', 'channel')}`,
         span: 5, height: 5, unit: 'none', decimals: 3, min: 0, max: 1, thresholds: { base: RED, steps: [[0.5, YELLOW], [E, GREEN]] },
       }),

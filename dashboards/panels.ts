@@ -18,7 +18,7 @@ export type Unit = 'percentunit' | 'short' | 's' | 'ms' | 'reqps' | 'none' | 'da
 
 export interface PanelSpec {
   title: string;
-  /** What the number means, in the words of DESIGN.md: shown on the panel's (i) and in the report. */
+  /** What the number means, in the words of docs/metrics.md: shown on the panel's (i) and in the report. */
   description: string;
   sql: string;
   /** Width in grid columns (of 24) and height in grid rows. */

@@ -3,7 +3,7 @@
  * (tests/analystData.ts): every `###` question's one SQL block runs, returns rows and
  * exactly the columns its SELECT names; then several answers are recomputed another
  * way, mostly from the raw `touchpoint_events` (late events left out, as the folds
- * leave them out) with DESIGN.md's definitions, and compared. The key-driver answers
+ * leave them out) with docs/metrics.md's definitions, and compared. The key-driver answers
  * are checked against the stored calibration fixture (tests/fixtures/calibrations.ts)
  * and recomputed from the raw outcome and touchpoint events.
  */
@@ -119,7 +119,7 @@ describe('docs/sql.md, the analyst cookbook, on a simulated run', () => {
   beforeAll(async () => {
     d = await analystData();
     db = d.database;
-    // The doc writes DESIGN.md's default parameters into its queries; the run must use them too.
+    // The doc writes docs/metrics.md's default parameters into its queries; the run must use them too.
     expect({
       H: d.config.horizonDays, h: d.config.memoryHalfLifeDays, r: d.config.badMemoryFactor, m: d.config.momentOfTruthWeight,
       E: d.config.stoolThreshold, atRisk: d.config.atRiskMemory, nMin: d.config.minCellExperiences,
@@ -299,7 +299,7 @@ describe('docs/sql.md, the analyst cookbook, on a simulated run', () => {
 
   it('channel pairs: each pair\'s lost good experiences and drop rate, recomputed from consecutive raw experiences', async () => {
     const { rows } = await answer(/channel pairs lose the most/);
-    // DESIGN.md: consecutive experiences of a customer at most H apart form a transition; a drop is good -> bad, cross-channel when the channels differ.
+    // docs/metrics.md: consecutive experiences of a customer at most H apart form a transition; a drop is good -> bad, cross-channel when the channels differ.
     const horizonMs = d.config.horizonDays * 86_400_000;
     const raw = await q<{ from_channel: string; to_channel: string; lost: string; starts_good: string }>(`
       SELECT from_channel, to_channel, countIf(prev_cls IN ('good', 'impressed') AND cls = 'bad') AS lost,
@@ -343,7 +343,7 @@ describe('docs/sql.md, the analyst cookbook, on a simulated run', () => {
       const inRun = mine.filter((e) => ms(e.occurred_at) >= from && ms(e.occurred_at) <= to);
       const before = mine.filter((e) => ms(e.occurred_at) < from).at(-1);
       const label = `${r.customer_id} from ${r.started_at}`;
-      // DESIGN.md: a spiral is consecutive bad experiences, at least 3, touching at least 2 touchpoints; its path is their touchpoints in order.
+      // docs/metrics.md: a spiral is consecutive bad experiences, at least 3, touching at least 2 touchpoints; its path is their touchpoints in order.
       expect(inRun.every((e) => e.cls === 'bad'), label).toBe(true);
       expect(inRun.length, label).toBe(Number(r.bad_experiences));
       expect(inRun.length, label).toBeGreaterThanOrEqual(3);
@@ -395,7 +395,7 @@ describe('docs/sql.md, the analyst cookbook, on a simulated run', () => {
     for (const r of rows) {
       const legs = raw.filter((x) => x.customer_id === r.customer_id && x.journey_id === r.journey_id);
       expect(legs.length, String(r.journey_id)).toBe(3);
-      // E = 0.6 (DESIGN.md's default, written into the query): the failed leg is below it; "great" is written in as 0.8.
+      // E = 0.6 (docs/metrics.md's default, written into the query): the failed leg is below it; "great" is written in as 0.8.
       const failed = legs.filter((l) => l.score < 0.6);
       expect(failed.map((l) => l.leg), String(r.journey_id)).toEqual([r.failed_leg]);
       expect(legs.filter((l) => l.score >= 0.8).length, String(r.journey_id)).toBe(2);
@@ -504,7 +504,7 @@ describe('docs/sql.md, the analyst cookbook, on a simulated run', () => {
     for (const r of rows) {
       const mine = raw.filter((e) => e.customer_id === r.customer_id);
       const last = ms(mine.at(-1)?.occurred_at);
-      // DESIGN.md: M(t) = sum w x d / sum w d, d = 2^(-(t - t_k)/h_k), h_k = h (30 days) or r*h (r = 7) for a bad one, w = m (2) at a moment of truth.
+      // docs/metrics.md: M(t) = sum w x d / sum w d, d = 2^(-(t - t_k)/h_k), h_k = h (30 days) or r*h (r = 7) for a bad one, w = m (2) at a moment of truth.
       let num = 0;
       let den = 0;
       for (const e of mine) {
