@@ -1,11 +1,16 @@
 /**
  * The stool windows of a rebuild (docs/metrics.md, "Live: leg_consistency"), from the
- * per-minute cells summed over partitions, exactly as the live worker's stool does
- * (metricsWorker.ts, emitStool: the same query shape and the same fold, stoolWindow),
- * but over a whole span at once instead of as watermarks move.
+ * per-minute cells summed over partitions, as the live worker's stool does
+ * (metricsWorker.ts, emitStool: the same cells and the same fold, stoolWindow), but
+ * over a whole span at once instead of as watermarks move.
+ *
+ * One difference: the partitions' cells of a minute are added up here, in partition
+ * order, not by ClickHouse's sum(), whose order follows its threads and parts. Float
+ * addition depends on order, so a sum() over the same rows can differ in the last bit
+ * from one query to the next; a rebuild must give the same windows every time.
  */
 import type { Store } from '../../platform/clickhouse/store.ts';
-import { stoolWindow, type Cell, type StoolWindowState } from '../folds/legConsistency.ts';
+import { cellKey, emptyAggregate, mergeInto, stoolWindow, type Cell, type StoolWindowState } from '../folds/legConsistency.ts';
 import { DAY_MS, MINUTE_MS, type MetricParams } from '../params.ts';
 import { chTime } from '../runtime/rawRows.ts';
 import { legConsistencyRows } from '../runtime/resultRows.ts';
@@ -49,26 +54,26 @@ export async function writeStoolWindows(store: Store, cellTable: string, target:
   let m = first;
   while (m < span.untilMinute) {
     const until = Math.min(span.untilMinute, m + DAY_MS);
-    const cells = await store.query<CellRow>(
-      `SELECT toUnixTimestamp(minute) * 1000 AS minute_ms, leg, channel, touchpoint, sum(events) AS events, sum(n) AS n, sum(sum_x) AS sum_x, sum(sum_x2) AS sum_x2,
-              sum(bad) AS bad, sum(good) AS good, sum(impressed) AS impressed
+    const parts = await store.query<CellRow>(
+      `SELECT toUnixTimestamp(minute) * 1000 AS minute_ms, leg, channel, touchpoint, events, n, sum_x, sum_x2, bad, good, impressed
        FROM ${db}.${cellTable} FINAL
        WHERE minute >= {from:DateTime} AND minute < {until:DateTime}
-       GROUP BY minute_ms, leg, channel, touchpoint
-       ORDER BY minute_ms, leg, channel, touchpoint`,
+       ORDER BY minute, leg, channel, touchpoint, source_partition`,
       { from: chSeconds(m), until: chSeconds(until) },
     );
-    const byMinute = new Map<number, Cell[]>();
-    for (const c of cells) {
+    const byMinute = new Map<number, Map<string, Cell>>();
+    for (const c of parts) {
       const minute = Number(c.minute_ms);
-      const cell: Cell = { leg: c.leg, channel: c.channel, touchpoint: c.touchpoint, events: Number(c.events), n: Number(c.n), sumX: Number(c.sum_x), sumX2: Number(c.sum_x2), bad: Number(c.bad), good: Number(c.good), impressed: Number(c.impressed) };
-      const list = byMinute.get(minute);
-      if (list) list.push(cell);
-      else byMinute.set(minute, [cell]);
+      const cells = byMinute.get(minute) ?? new Map<string, Cell>();
+      byMinute.set(minute, cells);
+      const key = cellKey(c);
+      const cell = cells.get(key) ?? { leg: c.leg, channel: c.channel, touchpoint: c.touchpoint, ...emptyAggregate() };
+      cells.set(key, cell);
+      mergeInto(cell, { events: Number(c.events), n: Number(c.n), sumX: Number(c.sum_x), sumX2: Number(c.sum_x2), bad: Number(c.bad), good: Number(c.good), impressed: Number(c.impressed) });
     }
     const rows: object[] = [];
     for (; m < until; m += MINUTE_MS) {
-      const r = stoolWindow(state, { minute: m, cells: byMinute.get(m) ?? [] }, p);
+      const r = stoolWindow(state, { minute: m, cells: [...(byMinute.get(m)?.values() ?? [])] }, p);
       state = r.state;
       if (m >= emitFrom && r.out) {
         rows.push(...legConsistencyRows(r.out));
