@@ -192,7 +192,10 @@ export async function rebuild(o: RebuildOptions): Promise<RebuildSummary> {
 
     // 3. The folds, page by page in event-time order (occurred_at, then event id: the order the live clock releases them in).
     let page = 0;
+    // One page's inserts run (in the engine's threads) while the next page is read and folded; never two at once.
+    let writing: Promise<void> = Promise.resolve();
     const writeOutputs = async () => {
+      // Rows now: a journey's row is read off its live state, which the next page moves on.
       const tables = new Map<string, object[]>();
       for (const g of groups.values()) {
         for (const [table, rows] of Object.entries(resultRows(g.out, g.partition, p))) {
@@ -202,10 +205,15 @@ export async function rebuild(o: RebuildOptions): Promise<RebuildSummary> {
         }
         g.out = new MetricOutputs();
       }
-      const ti = performance.now();
-      for (const [table, rows] of tables) if (rows.length) await store.insert(`${db}.${stagingOf(table)}`, rows, `${token}:${table}:${page}`);
-      page++;
-      ms.insert += performance.now() - ti;
+      await writing;
+      const n = page++;
+      const w = (async () => {
+        const ti = performance.now();
+        for (const [table, rows] of tables) if (rows.length) await store.insert(`${db}.${stagingOf(table)}`, rows, `${token}:${table}:${n}`);
+        ms.insert += performance.now() - ti;
+      })();
+      w.catch(() => undefined); // awaited before the next write and at the end; a failure surfaces there
+      writing = w;
     };
     phase(`folding ${total.toLocaleString('en-US')} events`);
     o.onProgress?.(0, total);
@@ -259,6 +267,7 @@ export async function rebuild(o: RebuildOptions): Promise<RebuildSummary> {
       }
     }
     await writeOutputs();
+    await writing;
 
     // 5. The stool windows, from the cells that will be live: up to the minute every partition's watermark has passed.
     t = performance.now();
