@@ -96,11 +96,20 @@ async function inProcess(): Promise<void> {
   // State per active customer: what a checkpoint persists, and what the heap holds.
   const customers = last.reduce((s, p) => s + p.customers.size, 0);
   let json = 0;
-  for (const p of last) for (const c of p.customers.values()) json += JSON.stringify(c).length;
+  let seenJson = 0;
+  let seenIds = 0;
+  for (const p of last) {
+    for (const c of p.customers.values()) {
+      json += JSON.stringify(c).length;
+      seenJson += JSON.stringify(c.seen ?? {}).length + ',"seen":,"seenCount":'.length + String(c.seenCount ?? 0).length;
+      seenIds += c.seenCount ?? 0;
+    }
+  }
   const before = heapUsed();
   const copy = last.map((p) => new PartitionMetrics(DEFAULT_PARAMS, { meta: p.checkpoint().meta, customers: [...p.customers].map(([id, c]) => [id, JSON.stringify(c)] as [string, string]) }));
   const heap = heapUsed() - before;
   out(`state at ${fmt(customers)} active customers: ${fmt(json / customers)} bytes persisted (JSON) and ~${fmt(heap / customers)} bytes of heap per customer${(globalThis as { gc?: unknown }).gc ? '' : ' (run with --expose-gc for a steadier heap figure)'}`);
+  out(`  of which the dedup window (docs/metrics.md, "Duplicates"): ${(seenIds / customers).toFixed(1)} event ids and ${fmt(seenJson / customers)} bytes per customer (${fmt(seenIds ? seenJson / seenIds : 0)} bytes per id; at most CX_DEDUP_MAX_IDS = ${DEFAULT_PARAMS.dedupMaxIds} ids)`);
   copy.length = 0;
 }
 

@@ -14,11 +14,12 @@ export const GREAT_LEG = 0.8;
 export function journeysDashboard(config: DashboardConfig): dashboard.Dashboard {
   const db = config.clickhouseDatabase;
   const E = config.stoolThreshold;
-  // Each customer's memory as of the end of the range (the newest experience up to it).
+  // Each customer's memory as of the end of the range (the newest moment up to it: every row of a moment
+  // carries the same memory, so no tie is broken on event_id; the last touchpoint is the moment's lowest x).
   const memoryAtEnd =
-    `SELECT customer_id, argMax(memory, (occurred_at, event_id)) AS memory_now, argMax(at_risk, (occurred_at, event_id)) AS risk_now,\n` +
-    `       argMax(recoverable, (occurred_at, event_id)) AS recoverable_now, max(occurred_at) AS last_experience_at,\n` +
-    `       argMax(touchpoint, (occurred_at, event_id)) AS last_touchpoint, argMax(channel, (occurred_at, event_id)) AS last_channel\n` +
+    `SELECT customer_id, argMax(memory, occurred_at) AS memory_now, argMax(at_risk, occurred_at) AS risk_now,\n` +
+    `       argMax(recoverable, occurred_at) AS recoverable_now, max(occurred_at) AS last_experience_at,\n` +
+    `       argMax(touchpoint, (occurred_at, -x, touchpoint, channel)) AS last_touchpoint, argMax(channel, (occurred_at, -x, touchpoint, channel)) AS last_channel\n` +
     `FROM ${db}.customer_memory FINAL\nWHERE occurred_at <= $__toTime\nGROUP BY customer_id`;
   const legScores = ['product_score', 'operations_score', 'sales_marketing_score'];
   // Spirals that started in the range, touching a selected channel and department.

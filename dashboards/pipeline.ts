@@ -34,11 +34,13 @@ export function pipelineDashboard(config: DashboardConfig): dashboard.Dashboard 
     )
     .withPanel(
       statPanel({
-        title: 'Dead letters and late events',
-        description: 'Messages that could not be decoded or validated (in the dead-letter topic and table, with reason and source) and events that came after their minute had closed (stored raw, flagged, not in any result).',
+        title: 'Dead letters, late events and duplicates',
+        description: 'Messages that could not be decoded or validated (in the dead-letter topic and table, with reason and source), events that came after their minute had closed (stored raw, flagged, not in any result), ' +
+          'and duplicates: touchpoint events whose event_id the customer already had within the dedup window (a resend), skipped by the metric processors (all time, from their checkpoints; `npm start` shows it on its status line).',
         sql:
           `SELECT (SELECT count() FROM ${db}.dead_letters FINAL WHERE $__timeFilter(received_at)) AS \`dead letters\`,\n` +
-          `       (SELECT count() FROM ${db}.late_events FINAL WHERE $__timeFilter(occurred_at)) AS \`late events\``,
+          `       (SELECT count() FROM ${db}.late_events FINAL WHERE $__timeFilter(occurred_at)) AS \`late events\`,\n` +
+          `       (SELECT sum(JSONExtractUInt(state, 'duplicates')) FROM ${db}.processor_state FINAL WHERE stage = 'metrics' AND key = '') AS duplicates`,
         span: 6, height: 5, unit: 'short', thresholds: { base: GREEN, steps: [[1, ORANGE]] },
       }),
     )

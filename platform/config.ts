@@ -75,7 +75,7 @@ export const SETTINGS = {
   collectorShutdownMs: ['CX_COLLECTOR_SHUTDOWN_MS', wholeNumber(0).default(10_000), 'On SIGTERM/SIGINT the collector stops accepting, lets requests in hand finish for up to this long, then withdraws what they still have queued (answered 503/504) and closes every connection, slow clients included, and exits.'],
   producerBufferBytes: ['CX_PRODUCER_BUFFER_BYTES', positiveInt.default(67_108_864), 'Bytes of encoded events the producer SDK holds, queued or in flight, while Kafka is slow or away (64 MiB); a send that finds it full waits for room, in order.'],
   producerMaxBlockMs: ['CX_PRODUCER_MAX_BLOCK_MS', wholeNumber(0).default(60_000), 'How long a send waits for room in a full producer buffer before it fails with BufferFullError (the event is not queued; nothing is dropped silently).'],
-  // Metric parameters (DESIGN.md, "Definitions"; docs/metrics.md).
+  // Metric parameters (docs/metrics.md, "Settings").
   horizonDays: ['CX_HORIZON_DAYS', positiveNumber('days').default(7), 'H: consecutive experiences this close form a transition (drops); this much silence ends a death spiral and a journey.'],
   memoryHalfLifeDays: ['CX_MEMORY_HALF_LIFE_DAYS', positiveNumber('days').default(30), 'h: half-life of a non-bad experience in customer memory.'],
   badMemoryFactor: ['CX_BAD_MEMORY_FACTOR', positiveNumber('a factor').default(7), 'r: a bad experience\'s half-life is r*h (bad is remembered r times longer).'],
@@ -83,7 +83,7 @@ export const SETTINGS = {
   stoolThreshold: ['CX_STOOL_THRESHOLD', share.default(0.6), 'E: the stool stands when every leg score is at least this.'],
   atRiskMemory: ['CX_AT_RISK_MEMORY', share.default(0.5), 'A customer whose memory is below this, with a bad experience not yet followed by a good one, is at risk.'],
   dedupWindowHours: ['CX_DEDUP_WINDOW_HOURS', positiveNumber('hours').optional(), 'Dedup window: a touchpoint event whose event_id a customer already had within this many hours (event time) of their newest event is a duplicate and changes no result. Unset: H (CX_HORIZON_DAYS).'],
-  dedupMaxIds: ['CX_DEDUP_MAX_IDS', positiveInt.default(512), 'Most event ids one customer\'s dedup window keeps (its memory bound, about 48 bytes each in the checkpoint); past it the oldest are forgotten first.'],
+  dedupMaxIds: ['CX_DEDUP_MAX_IDS', positiveInt.default(512), 'Most event ids one customer\'s dedup window keeps (its memory bound, about 55 bytes each in the checkpoint); past it the oldest are forgotten first.'],
   minCellExperiences: ['CX_CELL_MIN_EXPERIENCES', positiveInt.default(5), 'n_min: experiences a (channel, touchpoint) needs in a window to count as a cell in leg consistency.'],
   consistencyWindowMinutes: ['CX_CONSISTENCY_WINDOW_MINUTES', wholeNumber(1, 1440).default(15), 'Length of the live sliding window of leg consistency, emitted each minute of event time.'],
   allowedLatenessMs: ['CX_ALLOWED_LATENESS_MS', wholeNumber(0).default(30_000), 'Events up to this far behind the newest event time of their partition are still processed in order; later ones are stored raw and flagged late.'],

@@ -1,5 +1,5 @@
 /**
- * Experience value and class of one event (DESIGN.md, "Experience value"):
+ * Experience value and class of one event (docs/metrics.md, "Experience value and class"):
  * x = (value - min) / (max - min); bad / neutral / good / impressed by the scale's
  * thresholds; an unrated FAILED, ABANDONED or ESCALATED event is an implicit bad
  * experience with x = 0; an unrated OK event is traffic, not an experience.

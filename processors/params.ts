@@ -70,7 +70,7 @@ export function metricParams(c: Pick<Config, 'horizonDays' | 'memoryHalfLifeDays
   };
 }
 
-/** DESIGN.md's defaults (H 7 d, h 30 d, r 7, m 2, E 0.6, n_min 5, 15 min, 30 s). */
+/** The defaults of docs/metrics.md, "Settings" (H 7 d, h 30 d, r 7, m 2, E 0.6, n_min 5, 15 min, 30 s). */
 export const DEFAULT_PARAMS: MetricParams = metricParams(loadConfig({}));
 
 export const minuteOf = (t: number): number => t - (((t % MINUTE_MS) + MINUTE_MS) % MINUTE_MS);

@@ -9,15 +9,16 @@ import { bucket, type MinuteBuckets } from './folds/minuteBuckets.ts';
 import { closeCellMinutes, cellMinute } from './folds/cellMinute.ts';
 import { closeMinutes } from './folds/minuteBuckets.ts';
 import { transitionKey, type Transition, type TransitionAggregate } from './folds/channelDrop.ts';
-import { customerStep, expireCustomer, type CustomerState } from './folds/customer.ts';
+import { customerMoment, expireCustomer, newCustomer, pruneSeen, seenBefore, type CustomerState } from './folds/customer.ts';
 import type { SpiralEvent } from './folds/deathSpiral.ts';
 import { departmentImpact, type DepartmentAggregate } from './folds/departmentImpact.ts';
-import { eventTime, flushEventTime, newEventClock, type EventClock, type Pending } from './folds/eventTime.ts';
+import { eventTime, flushEventTime, newEventClock, type EventClock } from './folds/eventTime.ts';
 import type { MemoryUpdate } from './folds/experienceMemory.ts';
+import type { Pending } from './folds/eventTime.ts';
 import type { JourneyState } from './folds/journey.ts';
 import type { Cell, CellAggregate } from './folds/legConsistency.ts';
 import { DAY_MS, MINUTE_MS, minuteOf, type MetricParams } from './params.ts';
-import type { ExperienceTouch, Touch } from './touch.ts';
+import { byContent, type ExperienceTouch, type Touch } from './touch.ts';
 
 const isEmpty = (o: object) => {
   for (const _ in o) return false;
@@ -42,6 +43,8 @@ export interface PartitionClock {
   offset: string;
   /** Flushes since that message: with the offset, orders checkpoints. */
   flushes: number;
+  /** Duplicates skipped so far (docs/metrics.md, "Duplicates"); absent in state saved before them. */
+  duplicates?: number;
 }
 
 /** What one or more steps produced, ready to become rows. */
@@ -58,6 +61,8 @@ export class MetricOutputs {
   readonly late: { pending: Pending; watermark: number }[] = [];
   /** Touches released to the folds. */
   released = 0;
+  /** Arrivals whose event id the customer already had in the dedup window: skipped. */
+  duplicates = 0;
 }
 
 export interface Checkpoint {
@@ -82,6 +87,11 @@ export class PartitionMetrics {
     if (restored) for (const [id, json] of restored.customers) this.customers.set(id, JSON.parse(json) as CustomerState);
   }
 
+  /** Duplicates this partition has skipped, ever (kept in its checkpoint). */
+  get duplicates(): number {
+    return this.s.duplicates ?? 0;
+  }
+
   get offset(): bigint {
     return BigInt(this.s.offset);
   }
@@ -103,16 +113,28 @@ export class PartitionMetrics {
   /**
    * One message's touch, in partition order. A message at or before the last one
    * applied (Kafka delivering again what a crash left uncommitted) changes nothing:
-   * returns false.
+   * returns false. A touch whose event id its customer already had in the dedup
+   * window (a resend) changes nothing but the duplicates count.
    */
   arrive(touch: Touch, offset: string, out: MetricOutputs): boolean {
     if (!this.isNew(offset)) return false;
     this.s.offset = offset;
     this.s.flushes = 0;
+    let c = this.customers.get(touch.customer_id);
+    if (!c) {
+      c = newCustomer(touch.t);
+      this.customers.set(touch.customer_id, c);
+    }
+    this.dirty.add(touch.customer_id);
+    if (seenBefore(c, touch, this.p)) {
+      out.duplicates++;
+      this.s.duplicates = (this.s.duplicates ?? 0) + 1;
+      return true;
+    }
     const before = this.s.clock.watermark;
     const r = eventTime(this.s.clock, { touch, offset }, this.p.latenessMs).out;
     if (r.late) out.late.push({ pending: r.late, watermark: this.s.clock.watermark });
-    for (const pending of r.released) this.apply(pending.touch, out);
+    this.applyReleased(r.released, out);
     if (this.s.clock.watermark !== before) this.advance(out);
     return true;
   }
@@ -137,7 +159,7 @@ export class PartitionMetrics {
   flush(out: MetricOutputs, upTo = 0): boolean {
     const before = this.s.clock.watermark;
     const r = flushEventTime(this.s.clock, upTo).out;
-    for (const pending of r.released) this.apply(pending.touch, out);
+    this.applyReleased(r.released, out);
     if (this.s.clock.watermark === before) return false;
     this.s.flushes++;
     this.advance(out);
@@ -156,28 +178,60 @@ export class PartitionMetrics {
     return (this.offset + 1n) * 1_048_576n + BigInt(this.s.flushes);
   }
 
-  private apply(e: Touch, out: MetricOutputs): void {
-    out.released++;
-    cellMinute(this.s.cells, e);
-    const c = customerStep(this.customers.get(e.customer_id), e, this.p);
-    this.customers.set(e.customer_id, c.state);
-    this.dirty.add(e.customer_id);
-    const fx = c.out;
-    out.journeys.set(fx.journey, e.customer_id);
-    if (!fx.memory) return;
-    out.memory.push({ touch: e as ExperienceTouch, update: fx.memory });
-    const t = fx.transition;
-    if (t) {
-      const a = bucket(this.s.transitions, minuteOf(e.t), transitionKey(t.from.channel, t.to.channel), () => ({ transitions: 0, startsGood: 0, drops: 0 }));
-      a.transitions++;
-      if (t.startsGood) a.startsGood++;
-      if (t.drop) {
-        a.drops++;
-        out.drops.push({ customerId: e.customer_id, transition: t });
+  /**
+   * Released touches, in event-time order, to the folds one moment at a time: a
+   * customer's touches with the same event time. All touches with one event time are
+   * released together (the watermark passes them at once; later ones are late), so a
+   * moment is never split.
+   */
+  private applyReleased(released: Pending[], out: MetricOutputs): void {
+    let i = 0;
+    while (i < released.length) {
+      const t = (released[i] as Pending).touch.t;
+      let j = i + 1;
+      while (j < released.length && (released[j] as Pending).touch.t === t) j++;
+      if (j === i + 1) this.applyMoment([(released[i] as Pending).touch], out);
+      else {
+        const byCustomer = new Map<string, Touch[]>();
+        for (let k = i; k < j; k++) {
+          const e = (released[k] as Pending).touch;
+          const list = byCustomer.get(e.customer_id);
+          if (list) list.push(e);
+          else byCustomer.set(e.customer_id, [e]);
+        }
+        for (const moment of byCustomer.values()) this.applyMoment(moment, out);
       }
+      i = j;
     }
-    for (const event of fx.spirals) out.spirals.push({ customerId: e.customer_id, event });
-    departmentImpact(this.s.departments, fx);
+  }
+
+  private applyMoment(moment: Touch[], out: MetricOutputs): void {
+    if (moment.length > 1) moment.sort(byContent);
+    const customerId = (moment[0] as Touch).customer_id;
+    out.released += moment.length;
+    for (const e of moment) cellMinute(this.s.cells, e);
+    const c = customerMoment(this.customers.get(customerId), moment, this.p);
+    this.customers.set(customerId, c.state);
+    this.dirty.add(customerId);
+    const fx = c.out;
+    for (const j of fx.journeys) out.journeys.set(j, customerId);
+    fx.experiences.forEach((e, k) => {
+      const memory = fx.memory[k] as MemoryUpdate;
+      out.memory.push({ touch: e, update: memory });
+      const t = fx.transitions[k] ?? null;
+      if (t) {
+        const a = bucket(this.s.transitions, minuteOf(e.t), transitionKey(t.from.channel, t.to.channel), () => ({ transitions: 0, startsGood: 0, drops: 0 }));
+        a.transitions++;
+        if (t.startsGood) a.startsGood++;
+        if (t.drop) {
+          a.drops++;
+          out.drops.push({ customerId, transition: t });
+        }
+      }
+      // A moment's spiral changes count once, with its first experience.
+      departmentImpact(this.s.departments, { touch: e, memory, transition: t, spirals: k === 0 ? fx.spirals : [] });
+    });
+    for (const event of fx.spirals) out.spirals.push({ customerId, event });
   }
 
   /** The watermark moved: close the minutes behind it, and now and then compact silent customers. */
@@ -201,9 +255,13 @@ export class PartitionMetrics {
     }
   }
 
-  /** Customers silent for more than H: close their spirals and journeys, keep only what memory needs. */
+  /**
+   * Customers silent for more than H: close their spirals and journeys, keep only what
+   * memory needs. And every customer forgets the event ids the dedup window has passed.
+   */
   private sweep(w: number, out: MetricOutputs): void {
     for (const [id, c] of this.customers) {
+      if (pruneSeen(c, w, this.p)) this.dirty.add(id);
       if (w - c.lastAt <= this.p.horizonMs || (!c.run && !c.previous && isEmpty(c.journeys))) continue;
       for (const event of expireCustomer(c, w, this.p).out.spirals) out.spirals.push({ customerId: id, event });
       this.dirty.add(id);

@@ -12,7 +12,7 @@ export interface ScaleFacts {
   topMin: number;
 }
 
-/** Each rating scale's range and classes (DESIGN.md, "Experience value"). */
+/** Each rating scale's range and classes (docs/metrics.md, "Experience value and class"). */
 export const RATING_SCALES: Record<RatingScale, ScaleFacts> = {
   CSAT_5: { min: 1, max: 5, integral: true, badMax: 2, goodMin: 4, topMin: 5 },
   STARS_5: { min: 1, max: 5, integral: true, badMax: 2, goodMin: 4, topMin: 5 },

@@ -1,5 +1,5 @@
 /**
- * DESIGN.md's experience value and class, written as SQL over the raw
+ * docs/metrics.md's experience value and class, written as SQL over the raw
  * `touchpoint_events` columns, so tests can recompute the processors' results
  * independently of the TypeScript folds. The scale facts come from the one table of them.
  */

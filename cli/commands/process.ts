@@ -168,7 +168,7 @@ export function processCommand(program: Command): void {
       const resultRows = Object.values(m.rows).reduce((a, b) => a + b, 0);
       process.stdout.write(
         `Input finished in ${((Date.now() - t0) / 1000).toFixed(1)} s: ${fmt(s.touchpointRows)} touchpoint rows, ${fmt(s.outcomeRows)} outcome rows, ${fmt(s.deadLetters)} dead letters stored; ` +
-          `${fmt(m.released)} events through the metric folds (${fmt(m.late)} late), ${fmt(resultRows)} result rows, ${fmt(m.windows)} stool windows over ${finished.partitions} partition(s); ` +
+          `${fmt(m.released)} events through the metric folds (${fmt(m.late)} late, ${fmt(m.duplicates)} duplicates skipped${m.calibrationId ? `, calibration ${m.calibrationId}` : ''}), ${fmt(resultRows)} result rows, ${fmt(m.windows)} stool windows over ${finished.partitions} partition(s); ` +
           `results ${completeToText(finished.completeTo)}.\n`,
       );
       log.info({ stats: m, completeTo: completeToIso(finished.completeTo) }, 'until idle: input finished');

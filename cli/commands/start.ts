@@ -136,6 +136,10 @@ export function startCommand(program: Command): void {
       await launch('processor', ingest);
       const metrics = metricsWorker(config, kafka, store, log);
       await launch('metric processors', metrics);
+      const calibration = metrics.stats.calibrationId;
+      say(calibration
+        ? `Memory: weights of calibration ${calibration} (the active one; \`npx cx calibrate list\`).`
+        : 'Memory: default weights (m at moments of truth); `npx cx calibrate` fits them to outcomes.');
       const alerts = alertStage(config, kafka, store, log);
       await launch('alert stage', alerts);
       // Alert changes as they happen, above the status line (and to the webhook, when configured).
@@ -167,7 +171,7 @@ export function startCommand(program: Command): void {
         const perSecond = ((s.touchpointRows + s.outcomeRows - lastRows) * 1000) / Math.max(1, now - lastAt);
         lastRows = s.touchpointRows + s.outcomeRows;
         lastAt = now;
-        const line = `produced ${fmt(emitter.sent)} · rows ${fmt(s.touchpointRows)} touchpoints + ${fmt(s.outcomeRows)} outcomes · dead letters ${fmt(s.deadLetters)} · lag ${fmt(lag)} · ${fmt(Math.round(perSecond))} rows/s · ${completeToText(metrics.stats.completeTo, now)} · ${stoolText(metrics.latestWindow)}`;
+        const line = `produced ${fmt(emitter.sent)} · rows ${fmt(s.touchpointRows)} touchpoints + ${fmt(s.outcomeRows)} outcomes · dead letters ${fmt(s.deadLetters)} · duplicates ${fmt(metrics.stats.duplicates)} · lag ${fmt(lag)} · ${fmt(Math.round(perSecond))} rows/s · ${completeToText(metrics.stats.completeTo, now)} · ${stoolText(metrics.latestWindow)}`;
         if (tty) process.stdout.write(`\r\x1b[2K${line}`);
         else if (now - lastPrinted >= 5000) {
           lastPrinted = now;
@@ -195,7 +199,7 @@ export function startCommand(program: Command): void {
           say(`Done in ${((Date.now() - started) / 1000).toFixed(0)} s: sent ${fmt(emitter.stats.touchpoints + emitter.stats.outcomes)} events${emitter.stats.garbage ? ` and ${fmt(emitter.stats.garbage)} bad messages` : ''}; stored ${fmt(s.touchpointRows)} touchpoint rows, ${fmt(s.outcomeRows)} outcome rows, ${fmt(s.deadLetters)} dead letters.`);
           if (left !== 0) say(`Note: ${left < 0 ? 'the consumer lag could not be read' : `${fmt(left)} messages were not processed yet`}; the next run picks them up.`);
           for (const f of teardown.failures) say(`Note: could not ${f}`);
-          say(`Metrics: ${fmt(metrics.stats.released)} events through the folds, ${fmt(metrics.stats.windows)} stool windows, ${fmt(metrics.stats.late)} late events; results ${completeToText(metrics.stats.completeTo)}.`);
+          say(`Metrics: ${fmt(metrics.stats.released)} events through the folds, ${fmt(metrics.stats.windows)} stool windows, ${fmt(metrics.stats.late)} late events, ${fmt(metrics.stats.duplicates)} duplicates skipped; results ${completeToText(metrics.stats.completeTo)}.`);
           say(`Alerts: ${fmt(alerts.stats.minutes)} minutes of touchpoint health, ${fmt(alerts.stats.published)} alert changes published to ${config.alertsTopic}.`);
           say('Query the data: npx cx sql "SELECT * FROM cx.stool_now"   (more in docs/metrics.md; alerts: cx.open_alerts, docs/alerts.md)');
         })());

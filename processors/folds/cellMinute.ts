@@ -1,5 +1,5 @@
 /**
- * Per-minute cell aggregates (DESIGN.md, "Per-leg consistency"): for each minute of
+ * Per-minute cell aggregates (docs/metrics.md, "Per minute: `cell_minute`"): for each minute of
  * event time and (leg, channel, touchpoint), n, sum x, sum x^2, bad, good and
  * impressed, plus all events (traffic included). Sums merge across minutes and
  * partitions, so any window can be recomputed from them in SQL.

@@ -1,9 +1,15 @@
 /**
- * Cross-channel experience drops (DESIGN.md, "Cross-channel experience drop"): each
+ * Cross-channel experience drops (docs/metrics.md, "Cross-channel drops"): each
  * pair of consecutive experiences of a customer at most H apart is a transition;
  * a drop is a transition from a good experience to a bad one. It is cross-channel
  * when the channels differ; a within-channel drop is kept too, flagged.
  * Drop rate A -> B = drops A -> B / transitions A -> B that start good.
+ *
+ * Experiences at the same instant are one moment (docs/metrics.md, "Simultaneous
+ * experiences"): no transition joins two of them. Each experience of a moment is the
+ * end of one transition from the previous moment, whose start is that moment's worst
+ * experience (lowest class, then lowest x): it starts good only when every
+ * experience of the previous moment was good.
  */
 import type { MetricParams } from '../params.ts';
 import { isBad, isGood, type ExperienceTouch } from '../touch.ts';
@@ -31,24 +37,38 @@ export interface Transition {
   magnitude: number;
 }
 
-export function channelDrop(state: PreviousExperience | undefined, e: ExperienceTouch, p: MetricParams): { state: PreviousExperience; out: Transition | null } {
-  let out: Transition | null = null;
-  if (state && e.t - state.t <= p.horizonMs) {
-    const drop = state.good && isBad(e);
-    out = {
-      from: state,
-      to: e,
-      gapMs: e.t - state.t,
-      startsGood: state.good,
-      drop,
-      crossChannel: state.channel !== e.channel,
-      magnitude: state.x - e.x,
-    };
-  }
+const CLASS_RANK = { bad: 0, neutral: 1, good: 2, impressed: 3 } as const;
+const text = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
+/**
+ * Orders a moment's experiences worst first by content: class, x, then channel,
+ * touchpoint and department. Only experiences equal in all of these are left in
+ * event-id order, and those differ in nothing a result shows but their ids.
+ */
+export const worstFirst = (a: ExperienceTouch, b: ExperienceTouch): number =>
+  CLASS_RANK[a.cls] - CLASS_RANK[b.cls] || a.x - b.x || text(a.channel, b.channel) || text(a.touchpoint, b.touchpoint) ||
+  text(a.department, b.department) || text(a.event_id, b.event_id);
+
+/** The transitions ending at each experience of a moment (null: none, after a gap over H), and what the next moment starts from. */
+export function channelDropMoment(state: PreviousExperience | undefined, moment: readonly ExperienceTouch[], p: MetricParams): { state: PreviousExperience; out: (Transition | null)[] } {
+  const t = (moment[0] as ExperienceTouch).t;
+  const from = state && t - state.t <= p.horizonMs ? state : undefined;
+  const out = moment.map((e): Transition | null => {
+    if (!from) return null;
+    const drop = from.good && isBad(e);
+    return { from, to: e, gapMs: e.t - from.t, startsGood: from.good, drop, crossChannel: from.channel !== e.channel, magnitude: from.x - e.x };
+  });
+  const worst = moment.length === 1 ? (moment[0] as ExperienceTouch) : ([...moment].sort(worstFirst)[0] as ExperienceTouch);
   const next: PreviousExperience = {
-    event_id: e.event_id, t: e.t, channel: e.channel, touchpoint: e.touchpoint, department: e.department, x: e.x, good: isGood(e),
+    event_id: worst.event_id, t, channel: worst.channel, touchpoint: worst.touchpoint, department: worst.department, x: worst.x, good: isGood(worst),
   };
   return { state: next, out };
+}
+
+/** One experience: a moment of one. */
+export function channelDrop(state: PreviousExperience | undefined, e: ExperienceTouch, p: MetricParams): { state: PreviousExperience; out: Transition | null } {
+  const r = channelDropMoment(state, [e], p);
+  return { state: r.state, out: r.out[0] ?? null };
 }
 
 /** Per (from channel, to channel) and minute of the later experience: transitions, those starting good, drops. */

@@ -1,14 +1,17 @@
 /**
  * Everything one customer's events change, composed from the per-customer folds:
- * memory, the previous experience (drops), the current bad run (spirals) and open
- * journeys. After H of silence only the memory accumulators matter, so `expireCustomer`
- * compacts the state to them without changing any later result.
+ * memory, the previous moment (drops), the current bad run (spirals), open journeys,
+ * and the event ids already seen (duplicates). The folds take a customer's events one
+ * moment at a time: all their events with the same event time, which are one
+ * experience moment (docs/metrics.md, "Simultaneous experiences"). After H of silence
+ * only the memory accumulators matter, so `expireCustomer` compacts the state to them
+ * without changing any later result.
  */
 import type { MetricParams } from '../params.ts';
-import { isExperience, type Touch } from '../touch.ts';
-import { channelDrop, type PreviousExperience, type Transition } from './channelDrop.ts';
-import { deathSpiral, expireRun, type BadRun, type SpiralEvent } from './deathSpiral.ts';
-import { experienceMemory, type MemoryState, type MemoryUpdate } from './experienceMemory.ts';
+import { isExperience, type ExperienceTouch, type Touch } from '../touch.ts';
+import { channelDropMoment, type PreviousExperience, type Transition } from './channelDrop.ts';
+import { deathSpiralMoment, expireRun, type BadRun, type SpiralEvent } from './deathSpiral.ts';
+import { experienceMemoryMoment, type MemoryState, type MemoryUpdate } from './experienceMemory.ts';
 import { journey, journeyEnded, type JourneyState } from './journey.ts';
 
 // Every field is always present (undefined when unset, which JSON leaves out): objects
@@ -20,31 +23,106 @@ export interface CustomerState {
   run: BadRun | undefined;
   /** Open journeys by journey id. */
   journeys: Record<string, JourneyState>;
+  /**
+   * The dedup window (docs/metrics.md, "Duplicates"): event id -> event time of the
+   * customer's events seen lately. Absent in state saved before it existed.
+   */
+  seen?: Record<string, number>;
+  seenCount?: number;
 }
 
+export const newCustomer = (t: number): CustomerState => ({ lastAt: t, memory: undefined, previous: undefined, run: undefined, journeys: {}, seen: {}, seenCount: 0 });
+
+/** What one moment changed. */
+export interface MomentEffects {
+  /** The moment's experiences (its traffic changes only journeys and cells). */
+  experiences: ExperienceTouch[];
+  /** One per experience, in the same order. */
+  memory: MemoryUpdate[];
+  transitions: (Transition | null)[];
+  spirals: SpiralEvent[];
+  /** Each journey the moment touched (live objects: read them before the next step). */
+  journeys: JourneyState[];
+}
+
+/** One event as its own moment (the old single-step view, for tests and tools). */
 export interface CustomerEffects {
   touch: Touch;
   memory: MemoryUpdate | null;
   transition: Transition | null;
   spirals: SpiralEvent[];
-  /** The journey after this event (live object: read it before the next step). */
   journey: JourneyState;
 }
 
-export function customerStep(state: CustomerState | undefined, e: Touch, p: MetricParams): { state: CustomerState; out: CustomerEffects } {
-  const s: CustomerState = state ?? { lastAt: e.t, memory: undefined, previous: undefined, run: undefined, journeys: {} };
-  s.lastAt = e.t;
-  const j = journey(s.journeys[e.journey_id], e, p);
-  s.journeys[e.journey_id] = j.state;
-  if (!isExperience(e)) return { state: s, out: { touch: e, memory: null, transition: null, spirals: [], journey: j.state } };
+/**
+ * A moment: one customer's events (at least one) with the same event time, in any
+ * order: every output is the same whatever their order (and whatever their ids).
+ */
+export function customerMoment(state: CustomerState | undefined, moment: readonly Touch[], p: MetricParams): { state: CustomerState; out: MomentEffects } {
+  const t = (moment[0] as Touch).t;
+  const s: CustomerState = state ?? newCustomer(t);
+  s.lastAt = t;
+  const journeys: JourneyState[] = [];
+  for (const e of moment) {
+    const j = journey(s.journeys[e.journey_id], e, p);
+    s.journeys[e.journey_id] = j.state;
+    if (!journeys.includes(j.state)) journeys.push(j.state);
+  }
+  const experiences = moment.filter(isExperience);
+  if (experiences.length === 0) return { state: s, out: { experiences, memory: [], transitions: [], spirals: [], journeys } };
 
-  const m = experienceMemory(s.memory, e, p);
+  const m = experienceMemoryMoment(s.memory, experiences, p);
   s.memory = m.state;
-  const d = channelDrop(s.previous, e, p);
+  const d = channelDropMoment(s.previous, experiences, p);
   s.previous = d.state;
-  const r = deathSpiral(s.run, e, p);
+  const r = deathSpiralMoment(s.run, experiences, p);
   s.run = r.state;
-  return { state: s, out: { touch: e, memory: m.out, transition: d.out, spirals: r.out, journey: j.state } };
+  return { state: s, out: { experiences, memory: m.out, transitions: d.out, spirals: r.out, journeys } };
+}
+
+/** One event, as a moment of its own. */
+export function customerStep(state: CustomerState | undefined, e: Touch, p: MetricParams): { state: CustomerState; out: CustomerEffects } {
+  const r = customerMoment(state, [e], p);
+  const o = r.out;
+  return { state: r.state, out: { touch: e, memory: o.memory[0] ?? null, transition: o.transitions[0] ?? null, spirals: o.spirals, journey: o.journeys[0] as JourneyState } };
+}
+
+/**
+ * Whether this customer already had `e`'s event id within the dedup window; if not,
+ * records it. The window keeps ids whose event time is at most `dedupWindowMs` behind
+ * the partition's watermark (`pruneSeen` forgets older ones), and at most
+ * `dedupMaxIds` of them: past that, the oldest quarter goes.
+ */
+export function seenBefore(s: CustomerState, e: Touch, p: MetricParams): boolean {
+  const seen = (s.seen ??= {});
+  if (seen[e.event_id] !== undefined) return true;
+  seen[e.event_id] = e.t;
+  s.seenCount = (s.seenCount ?? Object.keys(seen).length - 1) + 1;
+  if (s.seenCount > p.dedupMaxIds) {
+    const keep = Math.floor((p.dedupMaxIds * 3) / 4);
+    const byAge = Object.entries(seen).sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1));
+    s.seen = Object.fromEntries(byAge.slice(0, keep));
+    s.seenCount = keep;
+  }
+  return false;
+}
+
+/** Forgets the ids older than the window at watermark `w`; returns whether any went. */
+export function pruneSeen(s: CustomerState, w: number, p: MetricParams): boolean {
+  if (!s.seen || !s.seenCount) return false;
+  const oldest = w - p.dedupWindowMs;
+  let dropped = 0;
+  for (const id in s.seen) {
+    if ((s.seen[id] as number) < oldest) {
+      delete s.seen[id];
+      dropped++;
+    }
+  }
+  if (dropped === 0) return false;
+  s.seenCount -= dropped;
+  // A record that lost keys is a slow dictionary: rebuild it.
+  s.seen = { ...s.seen };
+  return true;
 }
 
 /**

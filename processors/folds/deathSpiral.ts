@@ -1,8 +1,13 @@
 /**
- * Death spirals (DESIGN.md, "Death spiral"): a run of consecutive bad experiences of
+ * Death spirals (docs/metrics.md, "Death spirals"): a run of consecutive bad experiences of
  * one customer, each within H of the last, touching at least two touchpoints. It
  * becomes a spiral at length 3 (and two touchpoints), grows while bad experiences
  * continue, and closes on the first non-bad experience or after H of silence.
+ *
+ * A moment (a customer's experiences at one instant; docs/metrics.md, "Simultaneous
+ * experiences") is one step: a moment whose experiences are all bad adds one step and
+ * all its touchpoints (in content order); any other moment ends the run. So a run
+ * becomes a spiral at its third bad moment, never between answers given at once.
  */
 import type { MetricParams } from '../params.ts';
 import { isBad, type ExperienceTouch } from '../touch.ts';
@@ -19,6 +24,8 @@ export interface BadRun {
   departments: string[];
   /** True once the run has qualified as a spiral (and so has been emitted). */
   spiral: boolean;
+  /** Bad moments in the run (path has one entry per bad experience); absent in state saved before moments: path.length. */
+  steps?: number;
 }
 
 export type SpiralChange = 'opened' | 'grew' | 'closed';
@@ -36,7 +43,8 @@ export interface SpiralEvent {
 const distinct = (xs: string[]) => new Set(xs).size;
 /** Outputs carry a copy: the run itself keeps changing. */
 const snapshot = (r: BadRun): BadRun => ({ ...r, path: [...r.path], channels: [...r.channels], departments: [...r.departments] });
-const qualifies = (r: BadRun) => r.path.length >= 3 && distinct(r.path) >= 2;
+const stepsOf = (r: BadRun) => r.steps ?? r.path.length;
+const qualifies = (r: BadRun) => stepsOf(r) >= 3 && distinct(r.path) >= 2;
 
 /** Closes a run silent for more than H at time `at`. */
 export function expireRun(run: BadRun | undefined, at: number, p: MetricParams): { state: BadRun | undefined; out: SpiralEvent[] } {
@@ -45,28 +53,45 @@ export function expireRun(run: BadRun | undefined, at: number, p: MetricParams):
   return { state: undefined, out };
 }
 
-export function deathSpiral(state: BadRun | undefined, e: ExperienceTouch, p: MetricParams): { state: BadRun | undefined; out: SpiralEvent[] } {
-  const expired = expireRun(state, e.t, p);
+/** Content order of a bad moment's experiences: touchpoint, channel, department, then x and event id. */
+const pathOrder = (a: ExperienceTouch, b: ExperienceTouch): number =>
+  text(a.touchpoint, b.touchpoint) || text(a.channel, b.channel) || text(a.department, b.department) || a.x - b.x || text(a.event_id, b.event_id);
+const text = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
+export function deathSpiralMoment(state: BadRun | undefined, moment: readonly ExperienceTouch[], p: MetricParams): { state: BadRun | undefined; out: SpiralEvent[] } {
+  const t = (moment[0] as ExperienceTouch).t;
+  const expired = expireRun(state, t, p);
   const out = expired.out;
   let run = expired.state;
-  if (!isBad(e)) {
-    if (run?.spiral) out.push({ change: 'closed', run: snapshot(run), closedAt: e.t, closeReason: 'recovered', joined: [] });
+  if (!moment.every(isBad)) {
+    if (run?.spiral) out.push({ change: 'closed', run: snapshot(run), closedAt: t, closeReason: 'recovered', joined: [] });
     return { state: undefined, out };
   }
+  const bad = moment.length === 1 ? moment : [...moment].sort(pathOrder);
+  const first = bad[0] as ExperienceTouch;
   if (!run) {
-    run = { id: e.event_id, startedAt: e.t, lastAt: e.t, path: [e.touchpoint], channels: [e.channel], departments: [e.department], spiral: false };
-    return { state: run, out };
+    run = { id: first.event_id, startedAt: t, lastAt: t, path: [], channels: [], departments: [], spiral: false, steps: 0 };
   }
-  const newDepartment = !run.departments.includes(e.department);
-  run.lastAt = e.t;
-  run.path.push(e.touchpoint);
-  run.channels.push(e.channel);
-  run.departments.push(e.department);
+  run.steps = stepsOf(run);
+  const had = run.departments;
+  const joined = [...new Set(bad.map((e) => e.department))].filter((d) => !had.includes(d)).sort();
+  run.lastAt = t;
+  run.steps++;
+  for (const e of bad) {
+    run.path.push(e.touchpoint);
+    run.channels.push(e.channel);
+    run.departments.push(e.department);
+  }
   if (run.spiral) {
-    out.push({ change: 'grew', run: snapshot(run), closedAt: null, closeReason: null, joined: newDepartment ? [e.department] : [] });
+    out.push({ change: 'grew', run: snapshot(run), closedAt: null, closeReason: null, joined });
   } else if (qualifies(run)) {
     run.spiral = true;
     out.push({ change: 'opened', run: snapshot(run), closedAt: null, closeReason: null, joined: [...new Set(run.departments)] });
   }
   return { state: run, out };
+}
+
+/** One experience: a moment of one. */
+export function deathSpiral(state: BadRun | undefined, e: ExperienceTouch, p: MetricParams): { state: BadRun | undefined; out: SpiralEvent[] } {
+  return deathSpiralMoment(state, [e], p);
 }

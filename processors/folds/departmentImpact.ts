@@ -1,8 +1,9 @@
 /**
- * Department impact (DESIGN.md, "Department impact"), per department and minute:
+ * Department impact (docs/metrics.md, "Department impact"), per department and minute:
  * experiences, bad ones, cross-channel drops that landed on it, spirals it took part
  * in, and memory impact: the sum over its experiences of M_after - M_before of the
- * customer. The impact is signed (good experiences raise memory, bad ones lower it)
+ * customer (for experiences at one instant, each one's exact share of the moment's
+ * change: MemoryUpdate.impact). The impact is signed (good experiences raise memory, bad ones lower it)
  * and every department is measured the same way. A customer's first experience has no
  * M_before; it is counted in `firstExperiences` and adds nothing to the impact.
  */
@@ -38,7 +39,7 @@ export function departmentImpact(state: MinuteBuckets<DepartmentAggregate>, fx: 
   a.experiences++;
   if (fx.touch.cls === 'bad') a.bad++;
   if (fx.memory.before === null) a.firstExperiences++;
-  else a.memoryImpact += fx.memory.after - fx.memory.before;
+  else a.memoryImpact += fx.memory.impact ?? 0;
   if (fx.transition?.drop && fx.transition.crossChannel) a.dropsLanded++;
   for (const s of fx.spirals) {
     for (const department of s.joined) bucket(state, minute, department, empty).spiralsJoined++;

@@ -1,5 +1,5 @@
 /**
- * Event time for one partition (DESIGN.md, "Time"). The watermark trails the newest
+ * Event time for one partition (docs/metrics.md, "Event time and lateness"). The watermark trails the newest
  * event time seen by the allowed lateness. Events wait in a buffer until the
  * watermark passes them and are released in event-time order (ties by event id), so
  * events out of order by less than the lateness give the same results as in order.

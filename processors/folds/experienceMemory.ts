@@ -1,5 +1,5 @@
 /**
- * Bad-experience-weighted customer memory (DESIGN.md, "Bad-experience-weighted memory"):
+ * Bad-experience-weighted customer memory (docs/metrics.md, "Customer memory"):
  *
  *   M(t) = sum w_k x_k d_k(t) / sum w_k d_k(t),   d_k(t) = 2^(-(t - t_k) / h_k)
  *
@@ -29,12 +29,15 @@ export interface MemoryState extends MemoryAccumulators {
 }
 
 export interface MemoryUpdate {
-  /** Memory just before this experience (decayed to its time); null for a first experience. */
+  /** Memory just before this experience's moment (decayed to its time); null for a customer's first moment. */
   before: number | null;
   after: number;
   weight: number;
+  /** This experience's share of after - before (the shares of a moment sum to it); null for a customer's first moment. */
+  impact: number | null;
   atRisk: boolean;
   recoverable: boolean;
+  /** The customer's experiences after this moment. */
   experiences: number;
 }
 
@@ -92,31 +95,60 @@ export function accumulate<A extends MemoryAccumulators>(a: A, e: ExperienceTouc
 export const emptyAccumulators = (t: number): MemoryAccumulators => ({ t, gx: 0, gw: 0, bx: 0, bw: 0 });
 
 /**
- * The fold. Owns `state` (may update it in place). At risk: memory below the
- * threshold with a bad experience not yet followed by a good one; recoverable: at
- * risk, and that first unanswered bad experience is less than H old (caught early).
+ * The fold over one moment: a customer's experiences with the same event time
+ * (docs/metrics.md, "Simultaneous experiences"), at least one. Owns `state` (may
+ * update it in place). The accumulators take them all at once, so the memory after a
+ * moment does not depend on their order, and every experience of the moment reports
+ * the same memory before and after it; `impact` splits the change exactly among them:
+ *
+ *   M_after - M_before = sum_i w_i (x_i - M_before) / (W_before + sum_i w_i)
+ *
+ * At risk: memory below the threshold with a bad experience not yet followed by a
+ * good one. A good experience answers the bad ones of earlier moments, not those of
+ * its own moment. Recoverable: at risk, and that first unanswered bad experience is
+ * less than H old (caught early).
  */
-export function experienceMemory(state: MemoryState | undefined, e: ExperienceTouch, p: MetricParams): { state: MemoryState; out: MemoryUpdate } {
-  const s: MemoryState = state ?? { t: e.t, gx: 0, gw: 0, bx: 0, bw: 0, n: 0, unansweredBadSince: null };
-  // Decay the accumulators to this experience once; M before it is read off them.
-  accumulateDecay(s, e.t, p);
+export function experienceMemoryMoment(state: MemoryState | undefined, moment: readonly ExperienceTouch[], p: MetricParams): { state: MemoryState; out: MemoryUpdate[] } {
+  const t = (moment[0] as ExperienceTouch).t;
+  const s: MemoryState = state ?? { t, gx: 0, gw: 0, bx: 0, bw: 0, n: 0, unansweredBadSince: null };
+  // Decay the accumulators to this moment once; M before it is read off them.
+  accumulateDecay(s, t, p);
   const w0 = s.gw + s.bw;
   const before = s.n === 0 || w0 === 0 ? null : (s.gx + s.bx) / w0;
-  addExperience(s, e, p);
-  s.n++;
-  if (isBad(e)) s.unansweredBadSince ??= e.t;
-  else if (isGood(e)) s.unansweredBadSince = null;
+  let sumW = 0;
+  let anyBad = false;
+  let anyGood = false;
+  const weights = moment.map((e) => {
+    const w = experienceWeight(e, p);
+    sumW += w;
+    if (isBad(e)) anyBad = true;
+    else if (isGood(e)) anyGood = true;
+    addExperience(s, e, p);
+    return w;
+  });
+  s.n += moment.length;
+  if (anyGood) s.unansweredBadSince = null;
+  if (anyBad) s.unansweredBadSince ??= t;
   const after = (s.gx + s.bx) / (s.gw + s.bw);
   const atRisk = after < p.atRisk && s.unansweredBadSince !== null;
+  const recoverable = atRisk && t - (s.unansweredBadSince as number) < p.horizonMs;
+  const total = w0 + sumW;
   return {
     state: s,
-    out: {
+    out: moment.map((e, i) => ({
       before,
       after,
-      weight: experienceWeight(e, p),
+      weight: weights[i] as number,
+      impact: before === null ? null : ((weights[i] as number) * (e.x - before)) / total,
       atRisk,
-      recoverable: atRisk && e.t - (s.unansweredBadSince as number) < p.horizonMs,
+      recoverable,
       experiences: s.n,
-    },
+    })),
   };
+}
+
+/** The fold over one experience: a moment of one. */
+export function experienceMemory(state: MemoryState | undefined, e: ExperienceTouch, p: MetricParams): { state: MemoryState; out: MemoryUpdate } {
+  const r = experienceMemoryMoment(state, [e], p);
+  return { state: r.state, out: r.out[0] as MemoryUpdate };
 }

@@ -1,6 +1,6 @@
 /**
- * Journey score (DESIGN.md, "Bad-experience-weighted memory" and "Per-leg
- * consistency"): the memory formula over the journey's own experiences, evaluated
+ * Journey score (docs/metrics.md, "Journeys", "Customer memory" and
+ * "Per-leg consistency and the stool"): the memory formula over the journey's own experiences, evaluated
  * at the journey's last event; beside it the weakest link (min x) and peak-end
  * ((x_peak + x_end) / 2), and the stool over the journey with touchpoints as cells
  * (every touchpoint visited counts as a cell: a journey rarely has n_min
@@ -21,8 +21,15 @@ export interface JourneyState {
   experiences: number;
   memory: MemoryAccumulators;
   weakest: { x: number; touchpoint: string; channel: string } | null;
+  /** When the weakest link happened (absent in state saved before moments). */
+  weakestAt?: number;
   peak: number | null;
+  /** Mean x of the last moment with an experience. */
   end: number | null;
+  /** That moment's time, experiences (0: none yet) and sum of x; absent in state saved before moments. */
+  endAt?: number;
+  endN?: number;
+  endSum?: number;
   /** Per "leg\0touchpoint": [n, sum x, sum x^2, good, impressed]. */
   cells: Record<string, [number, number, number, number, number]>;
 }
@@ -70,16 +77,30 @@ export function journey(state: JourneyState | undefined, e: Touch, p: MetricPara
   const s: JourneyState =
     state && !journeyEnded(state.lastAt, e.t, p)
       ? state
-      : { journeyId: e.journey_id, startedAt: e.t, lastAt: e.t, events: 0, experiences: 0, memory: emptyAccumulators(e.t), weakest: null, peak: null, end: null, cells: {} };
+      : { journeyId: e.journey_id, startedAt: e.t, lastAt: e.t, events: 0, experiences: 0, memory: emptyAccumulators(e.t), weakest: null, weakestAt: 0, peak: null, end: null, endAt: 0, endN: 0, endSum: 0, cells: {} };
   s.lastAt = e.t;
   s.events++;
   if (e.x !== null && e.cls !== null) {
     const x = e.x;
     s.experiences++;
     accumulate(s.memory, e as Touch & { x: number; cls: NonNullable<Touch['cls']> }, p);
-    if (!s.weakest || x < s.weakest.x) s.weakest = { x, touchpoint: e.touchpoint, channel: e.channel };
+    // Among equal x the earliest stays; within its moment, the first by touchpoint, then channel.
+    const w = s.weakest;
+    const sameMoment = s.weakestAt === e.t;
+    if (!w || x < w.x || (x === w.x && sameMoment && (e.touchpoint < w.touchpoint || (e.touchpoint === w.touchpoint && e.channel < w.channel)))) {
+      s.weakest = { x, touchpoint: e.touchpoint, channel: e.channel };
+      s.weakestAt = e.t;
+    }
     s.peak = s.peak === null ? x : Math.max(s.peak, x);
-    s.end = x;
+    if (s.endN && s.endAt === e.t) {
+      s.endN += 1;
+      s.endSum = (s.endSum ?? 0) + x;
+    } else {
+      s.endAt = e.t;
+      s.endN = 1;
+      s.endSum = x;
+    }
+    s.end = s.endSum / s.endN;
     const key = `${e.leg}\u0000${e.touchpoint}`;
     const c = (s.cells[key] ??= [0, 0, 0, 0, 0]);
     c[0]++;

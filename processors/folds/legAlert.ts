@@ -1,6 +1,6 @@
 /**
  * The leg alert: the stool no longer stands because a leg's score, over the live
- * sliding window, fell below E (DESIGN.md, "Per-leg consistency"). It opens on the
+ * sliding window, fell below E (docs/alerts.md, "The leg alert"). It opens on the
  * first window below E with enough experiences to mean something, and resolves once
  * the leg has been at or above E for `resolveMinutes` windows in a row.
  */

@@ -1,5 +1,5 @@
 /**
- * Per-leg consistency and the stool (DESIGN.md, "Per-leg consistency").
+ * Per-leg consistency and the stool (docs/metrics.md, "Per-leg consistency and the stool").
  *
  * Over a set of experiences grouped into cells ((channel, touchpoint) live; touchpoint
  * within a journey):

@@ -1,5 +1,5 @@
 /**
- * Satisfied vs impressed (DESIGN.md): over n experiences, satisfied = good/n,
+ * Satisfied vs impressed (docs/metrics.md, "Satisfied vs impressed"): over n experiences, satisfied = good/n,
  * impressed = top-box/n, merely satisfied = (good - impressed)/n. Good counts
  * top-box experiences too, so impressed <= satisfied.
  */

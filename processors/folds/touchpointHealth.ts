@@ -1,5 +1,5 @@
 /**
- * Touchpoint health (DESIGN.md, "Touchpoint degradation alert"): per (channel,
+ * Touchpoint health (docs/alerts.md, "The touchpoint detector"): per (channel,
  * touchpoint) and minute of event time, the bad rate against a baseline learned from
  * the touchpoint's own history, watched by a Bernoulli CUSUM.
  *

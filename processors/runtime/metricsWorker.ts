@@ -15,7 +15,8 @@ import { whileHeartbeating, type GroupConsumerOptions } from '../../platform/kaf
 import type { Logger } from '../../platform/log.ts';
 import type { SchemaRegistry } from '../../schemas/registry.ts';
 import { stoolWindow, type Cell, type StoolWindow, type StoolWindowState } from '../folds/legConsistency.ts';
-import { MINUTE_MS, type MetricParams } from '../params.ts';
+import { activeCalibration } from '../../platform/clickhouse/calibrations.ts';
+import { calibrationIdOf, MINUTE_MS, withCalibration, type MetricParams } from '../params.ts';
 import { inputEndWatermark, MetricOutputs, PartitionMetrics } from '../partitionMetrics.ts';
 import { touchOf } from '../touch.ts';
 import { decodeTouchpoint } from './classify.ts';
@@ -31,6 +32,8 @@ export interface MetricsWorkerOptions {
   consumer: GroupConsumerOptions;
   topic: string;
   params: MetricParams;
+  /** 'active' (the default): at start, memory takes the weights of the active calibration, if any (docs/metrics.md, "Outcome calibration"); else `params` as they are. */
+  calibration?: 'active' | 'as-given';
   chunkSize: number;
   idleFlushMs: number;
   /** Called after a chunk's rows and state are stored and before its offsets are committed (tests inject crashes here). */
@@ -40,6 +43,10 @@ export interface MetricsWorkerOptions {
 
 export interface MetricsStats {
   consumed: number;
+  /** Arrivals skipped as duplicates (an event id the customer already had in the dedup window), over the partitions this worker holds, as checkpointed. */
+  duplicates: number;
+  /** The calibration memory uses ('' = the defaults). */
+  calibrationId: string;
   /** Touches that went through the folds. */
   released: number;
   late: number;
@@ -73,7 +80,7 @@ const LIVE_MARGIN_MS = 10 * 60_000;
 
 export class MetricsWorker extends EventEmitter {
   readonly stats: MetricsStats = {
-    consumed: 0, released: 0, late: 0, rows: {}, checkpoints: 0, restoredCustomers: 0, stateBytesPerCustomer: 0, windows: 0, watermarks: {}, completeTo: null,
+    consumed: 0, duplicates: 0, calibrationId: '', released: 0, late: 0, rows: {}, checkpoints: 0, restoredCustomers: 0, stateBytesPerCustomer: 0, windows: 0, watermarks: {}, completeTo: null,
     ms: { folds: 0, insert: 0, state: 0, commit: 0, stool: 0 },
   };
   /** The newest live stool window this worker wrote. */
@@ -93,10 +100,19 @@ export class MetricsWorker extends EventEmitter {
   private stateBytes = 0;
   private stateRows = 0;
   private readonly clock: () => number;
+  /** The parameters in force: the options' own, with the active calibration applied at start. */
+  private params: MetricParams;
+  /** Duplicates of each partition held, from its state. */
+  private readonly duplicatesBy = new Map<number, number>();
 
   constructor(private readonly o: MetricsWorkerOptions) {
     super();
     this.clock = o.clock ?? Date.now;
+    this.params = o.params;
+  }
+
+  get metricParams(): MetricParams {
+    return this.params;
   }
 
   /** Runs `f` after everything queued before it: batches, idle flushes and rebalances never overlap. */
@@ -108,6 +124,12 @@ export class MetricsWorker extends EventEmitter {
 
   async start(): Promise<void> {
     const { kafka, log, topic } = this.o;
+    if ((this.o.calibration ?? 'active') === 'active') {
+      const c = await activeCalibration(this.o.store);
+      this.params = withCalibration(this.o.params, c);
+      if (c) log.info({ calibration: c.id }, 'metrics: memory uses the active calibration\'s weights');
+    }
+    this.stats.calibrationId = calibrationIdOf(this.params);
     const admin = kafka.admin();
     this.admin = admin;
     await admin.connect();
@@ -123,6 +145,8 @@ export class MetricsWorker extends EventEmitter {
       this.activity.clear();
       this.assigned.clear();
       this.stats.watermarks = {};
+      this.duplicatesBy.clear();
+      this.stats.duplicates = 0;
     };
     consumer.on(consumer.events.REBALANCING, () => void this.serial(async () => forget()));
     consumer.on(consumer.events.GROUP_JOIN, (e) => {
@@ -199,7 +223,8 @@ export class MetricsWorker extends EventEmitter {
   private async partitionState(partition: number, highWatermark: bigint): Promise<PartitionMetrics> {
     const have = this.owned.get(partition);
     if (have) return have;
-    const { store, topic, log, params } = this.o;
+    const { store, topic, log } = this.o;
+    const params = this.params;
     const t = performance.now();
     const rows = await store.query<{ key: string; state: string }>(
       `SELECT key, state FROM ${store.database}.processor_state FINAL
@@ -220,9 +245,17 @@ export class MetricsWorker extends EventEmitter {
       this.stats.restoredCustomers += pm.customers.size;
       log.info({ topic, partition, offset: String(pm.offset), customers: pm.customers.size, ms: Math.round(performance.now() - t) }, 'metrics: restored partition state');
       this.stats.watermarks[partition] = pm.watermark;
+      this.countDuplicates(partition, pm);
     }
     this.owned.set(partition, pm);
     return pm;
+  }
+
+  private countDuplicates(partition: number, pm: PartitionMetrics): void {
+    this.duplicatesBy.set(partition, pm.duplicates);
+    let sum = 0;
+    for (const d of this.duplicatesBy.values()) sum += d;
+    this.stats.duplicates = sum;
   }
 
   /**
@@ -258,7 +291,8 @@ export class MetricsWorker extends EventEmitter {
 
   /** Rows first, then the state that produced them: a crash in between replays into the same rows. */
   private async persist(partition: number, pm: PartitionMetrics, out: MetricOutputs, span: string): Promise<void> {
-    const { store, topic, params } = this.o;
+    const { store, topic } = this.o;
+    const params = this.params;
     const db = store.database;
     let t = performance.now();
     const tables = resultRows(out, partition, params);
@@ -282,6 +316,7 @@ export class MetricsWorker extends EventEmitter {
     this.stats.stateBytesPerCustomer = this.stateRows ? Math.round(this.stateBytes / this.stateRows) : 0;
     this.stats.checkpoints++;
     this.stats.watermarks[partition] = cp.watermark;
+    this.countDuplicates(partition, pm);
     this.stats.ms.state += performance.now() - t;
   }
 
@@ -294,7 +329,7 @@ export class MetricsWorker extends EventEmitter {
    */
   private async flushIdle(): Promise<void> {
     const now = this.clock();
-    const lateness = this.o.params.latenessMs;
+    const lateness = this.params.latenessMs;
     await this.noticeQuietAssignments(now);
     for (const [partition, a] of this.activity) {
       const pm = this.owned.get(partition);
@@ -354,7 +389,8 @@ export class MetricsWorker extends EventEmitter {
     this.stoolRunning = true;
     const t = performance.now();
     try {
-      const { store, topic, params } = this.o;
+      const { store, topic } = this.o;
+      const params = this.params;
       const db = store.database;
       const marks = await store.query<{ watermark: number | string }>(
         `SELECT watermark FROM ${db}.processor_state FINAL WHERE stage = {stage:String} AND key = '' AND source_cluster = {cluster:String} AND source_topic = {topic:String}`,

@@ -5,7 +5,7 @@
  */
 import { summarizeJourney } from '../folds/journey.ts';
 import type { StoolWindow } from '../folds/legConsistency.ts';
-import type { MetricParams } from '../params.ts';
+import { calibrationIdOf, type MetricParams } from '../params.ts';
 import type { MetricOutputs } from '../partitionMetrics.ts';
 import { chTime } from './rawRows.ts';
 
@@ -17,6 +17,7 @@ export type ResultTable =
 export const chMinute = (ms: number) => chTime(ms).slice(0, 19);
 
 export function resultRows(out: MetricOutputs, partition: number, p: MetricParams): Record<Exclude<ResultTable, 'leg_consistency'>, object[]> {
+  const calibration_id = calibrationIdOf(p);
   return {
     cell_minute: out.cellMinutes.map(({ minute, cell: c }) => ({
       minute: chMinute(minute), leg: c.leg, channel: c.channel, touchpoint: c.touchpoint, source_partition: partition,
@@ -29,6 +30,7 @@ export function resultRows(out: MetricOutputs, partition: number, p: MetricParam
     department_impact: out.departmentMinutes.map(({ minute, department, agg }) => ({
       minute: chMinute(minute), department, source_partition: partition, experiences: agg.experiences, bad: agg.bad,
       drops_landed: agg.dropsLanded, spirals_joined: agg.spiralsJoined, memory_impact: agg.memoryImpact, first_experiences: agg.firstExperiences,
+      calibration_id,
     })),
     channel_drops: out.drops.map(({ customerId, transition: t }) => ({
       event_id: t.to.event_id, customer_id: customerId, occurred_at: chTime(t.to.t),
@@ -44,11 +46,12 @@ export function resultRows(out: MetricOutputs, partition: number, p: MetricParam
       closed_at: e.closedAt === null ? null : chTime(e.closedAt), close_reason: e.closeReason,
       // Grows with the length; a close outranks the open row of the same length.
       version: e.run.path.length * 2 + (e.change === 'closed' ? 1 : 0),
+      steps: e.run.steps ?? e.run.path.length,
     })),
     customer_memory: out.memory.map(({ touch: e, update: m }) => ({
       customer_id: e.customer_id, event_id: e.event_id, occurred_at: chTime(e.t), channel: e.channel, touchpoint: e.touchpoint,
       department: e.department, x: e.x, class: e.cls, weight: m.weight, memory_before: m.before, memory: m.after,
-      at_risk: m.atRisk, recoverable: m.recoverable, experiences: m.experiences,
+      at_risk: m.atRisk, recoverable: m.recoverable, experiences: m.experiences, calibration_id,
     })),
     journeys: [...out.journeys].map(([journey, customerId]) => {
       const j = summarizeJourney(customerId, journey, p);
@@ -62,7 +65,7 @@ export function resultRows(out: MetricOutputs, partition: number, p: MetricParam
         product_consistency: leg('PRODUCT')?.consistency ?? null, operations_consistency: leg('OPERATIONS')?.consistency ?? null,
         sales_marketing_consistency: leg('SALES_MARKETING')?.consistency ?? null,
         stool_score: j.stool.score, weakest_leg: j.stool.weakestLeg, wobble: j.stool.wobble, stands: j.stool.stands,
-        version: j.events,
+        version: j.events, calibration_id,
       };
     }),
     late_events: out.late.map(({ pending: { touch: e, offset }, watermark }) => ({

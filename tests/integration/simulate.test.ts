@@ -17,7 +17,7 @@ import { loadConfig } from '../../platform/config.ts';
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const log = createLogger('error', 'test');
 
-/** Bad by DESIGN.md's classes (tests/experienceSql.ts); traffic (an unrated OK visit) counts as not bad. */
+/** Bad by docs/metrics.md's classes (tests/experienceSql.ts); traffic (an unrated OK visit) counts as not bad. */
 const IS_BAD = `ifNull((${CLASS_SQL}) = 'bad', 0)`;
 
 describe('cx simulate', () => {

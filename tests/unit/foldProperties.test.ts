@@ -132,6 +132,17 @@ function runAll(p: MetricParams, arrivals: Touch[]): Results {
   return new Results().take(out);
 }
 
+/**
+ * Results with every event id taken out (ids of memory rows, drop ends, spiral ids), each
+ * row's content sorted: what must not depend on which id a simultaneous experience has.
+ */
+function withoutIds(r: Results) {
+  const strip = (json: string) => JSON.stringify(JSON.parse(json, (k, v) => (k === 'event_id' || k === 'id' || k === 'to' ? undefined : v)));
+  const n = r.normal();
+  const sorted = (xs: string[]) => xs.map(strip).sort();
+  return { ...n, drops: sorted(n.drops), spirals: sorted(n.spirals), memory: sorted(n.memory), journeys: n.journeys.map(([k, v]) => [k, strip(v)]) };
+}
+
 const RUNS = { numRuns: 150 };
 /** Slack for floating-point rounding in the memory's bounds (values are on a [0, 1] scale). */
 const ROUNDING = 1e-12;
@@ -244,6 +255,28 @@ describe.each(PARAM_SETS)('PartitionMetrics properties (%s)', (_name, p) => {
     );
   });
 
+  // Breakage tried: folding each touch of a moment on its own, in id order (the old way) -> fails.
+  it('gives the same results whatever the order and the ids of a customer\'s simultaneous experiences', () => {
+    fc.assert(
+      fc.property(eventsArb, fc.array(fc.nat(), { minLength: 60, maxLength: 60 }), jitterArb, (events, keys, jitter) => {
+        // Swap the ids among each customer's events of one instant (their order by id is arbitrary), then let
+        // them arrive in another order within the lateness: no output may change but the ids it names.
+        const groups = new Map<string, number[]>();
+        events.forEach((e, i) => groups.set(`${e.customer_id}\u0000${e.t}`, [...(groups.get(`${e.customer_id}\u0000${e.t}`) ?? []), i]));
+        const renamed = events.map((e) => ({ ...e }));
+        for (const members of groups.values()) {
+          const ids = members.map((i) => (events[i] as Touch).event_id);
+          const shuffled = [...members].sort((a, b) => (keys[a] ?? 0) - (keys[b] ?? 0) || a - b);
+          shuffled.forEach((i, k) => ((renamed[i] as Touch).event_id = ids[k] as string));
+        }
+        const base = withoutIds(runAll(p, events));
+        const other = withoutIds(runAll(p, arrivalOrder([...renamed].sort(byEventTime), jitter, p.latenessMs, false)));
+        expect(other).toEqual(base);
+      }),
+      RUNS,
+    );
+  });
+
   it('keeps leg scores in [0, 1] and leg consistency in [0, 1] or null, live and per journey', () => {
     const checkStool = (s: StoolMeasure) => {
       for (const l of s.legs) {
@@ -303,11 +336,14 @@ describe.each(PARAM_SETS)('PartitionMetrics properties (%s)', (_name, p) => {
         const out = new MetricOutputs();
         events.forEach((e, i) => pm.arrive(e, String(i), out));
         pm.flush(out);
-        const seen = new Map<string, ExperienceTouch[]>();
+        const byCustomer = new Map<string, ExperienceTouch[]>();
+        for (const { touch } of out.memory) byCustomer.set(touch.customer_id, [...(byCustomer.get(touch.customer_id) ?? []), touch]);
         for (const { touch, update } of out.memory) {
-          const before = seen.get(touch.customer_id) ?? [];
-          const so = [...before, touch];
-          seen.set(touch.customer_id, so);
+          // "So far" is up to and including this experience's moment: the customer's experiences at the same
+          // instant are one moment, and each of them reports the memory before and after the whole moment.
+          const all = byCustomer.get(touch.customer_id) ?? [];
+          const so = all.filter((e) => e.t <= touch.t);
+          const before = all.filter((e) => e.t < touch.t);
           // A weighted mean of the x's lies within [min x, max x]. In floating point the decayed sums
           // can round a hair outside: one experience of x 0.75 decayed by d gives 0.75d / d =
           // 0.7499999999999999. So the bounds allow ROUNDING (far below any meaningful difference).
@@ -321,7 +357,7 @@ describe.each(PARAM_SETS)('PartitionMetrics properties (%s)', (_name, p) => {
             expect(update.before).toBeGreaterThanOrEqual(Math.min(...bx) - ROUNDING);
             expect(update.before).toBeLessThanOrEqual(Math.max(...bx) + ROUNDING);
           }
-          // DESIGN.md's M(t) summed term by term at this experience's time.
+          // docs/metrics.md's M(t) summed term by term at this experience's time.
           let num = 0;
           let den = 0;
           for (const e of so) {
@@ -379,7 +415,7 @@ describe('closing a silent spiral (counterexample found by reading the sweep)', 
   //   C then B (B is 20 s out of order, within 30 s, not late): C moves the watermark to K + 25 s:
   //     sweep there, A silent H + 5 s: closed by silence at lastAt + H = K + 20 s.
   // Both runs end at the same watermark (K + 55 s + 1 ms, past K + 20 s), with the same
-  // messages and nothing late, yet only the second emits the close. DESIGN.md: the spiral closes
+  // messages and nothing late, yet only the second emits the close. docs/metrics.md: the spiral closes
   // after H of silence; eventTime.ts: out of order within the lateness gives the same results.
   // Fixed: the sweep runs at the hour boundary (hour * HOUR_MS), not at the watermark that crossed it.
   const p: MetricParams = { ...DEFAULT_PARAMS, latenessMs: 30_000 };

@@ -1,6 +1,6 @@
 /**
  * The pure metric folds, on small hand-worked examples. Every expected number is
- * derived in the comments from DESIGN.md ("Definitions"), not taken from a run of the
+ * derived in the comments from docs/metrics.md, not taken from a run of the
  * code. Where a float is checked to 10 places, the test recomputes it from the
  * definition itself (a direct, non-incremental sum: `memoryByDefinition`), and a
  * 4-place check pins the hand-worked value beside it.
@@ -65,10 +65,24 @@ function experience(s: Spec): ExperienceTouch {
   return t;
 }
 
+const sumBy = <T>(rows: T[], key: (r: T) => string, add: (into: Record<string, number>, r: T) => void) => {
+  const m = new Map<string, Record<string, number>>();
+  for (const r of rows) {
+    const k = key(r);
+    const into = m.get(k) ?? {};
+    add(into, r);
+    m.set(k, into);
+  }
+  return Object.fromEntries(m);
+};
+const plus = (into: Record<string, number>, a: object) => {
+  for (const [k, v] of Object.entries(a)) into[k] = (into[k] ?? 0) + (v as number);
+};
+
 const csat = (v: number): [RatingScale, number] => ['CSAT_5', v];
 
 /**
- * DESIGN.md's memory, term by term: M(t) = sum w_k x_k d_k(t) / sum w_k d_k(t),
+ * docs/metrics.md's memory, term by term: M(t) = sum w_k x_k d_k(t) / sum w_k d_k(t),
  * d_k(t) = 2^(-(t - t_k)/h_k), h_k = h (non-bad) or r*h (bad), w_k = m at a moment of truth.
  */
 function memoryByDefinition(exps: readonly ExperienceTouch[], t: number, q: MetricParams = p): number {
@@ -85,15 +99,16 @@ function memoryByDefinition(exps: readonly ExperienceTouch[], t: number, q: Metr
 }
 
 describe('defaults', () => {
-  it('are DESIGN.md\'s: H 7 d, h 30 d, r 7, m 2, E 0.6, at risk 0.5, n_min 5, 15 min, 30 s', () => {
+  it('are docs/metrics.md\'s: H 7 d, h 30 d, r 7, m 2, E 0.6, at risk 0.5, n_min 5, 15 min, 30 s, a dedup window of H and 512 ids, no calibration', () => {
     expect(p).toEqual({
       horizonMs: 7 * DAY_MS, halfLifeMs: 30 * DAY_MS, badFactor: 7, motWeight: 2, stoolThreshold: 0.6, atRisk: 0.5, nMin: 5, windowMinutes: 15, latenessMs: 30_000,
+      dedupWindowMs: 7 * DAY_MS, dedupMaxIds: 512, calibration: null,
     });
   });
 });
 
 describe('experienceOf', () => {
-  // x = (value - min) / (max - min); classes from DESIGN.md's table.
+  // x = (value - min) / (max - min); classes from docs/metrics.md's table.
   const cases: [RatingScale, number, number, 'bad' | 'neutral' | 'good' | 'impressed'][] = [
     // CSAT_5 / STARS_5, 1..5: bad 1-2, good 4-5, top box 5. x = (v - 1)/4.
     ['CSAT_5', 1, 0, 'bad'],
@@ -158,7 +173,7 @@ describe('experienceMemory', () => {
 
     const first = experienceMemory(undefined, good, p);
     // One experience: M = 1*1*1 / 1 = 1; nothing before it.
-    expect(first.out).toEqual({ before: null, after: 1, weight: 1, atRisk: false, recoverable: false, experiences: 1 });
+    expect(first.out).toEqual({ before: null, after: 1, weight: 1, impact: null, atRisk: false, recoverable: false, experiences: 1 });
 
     const second = experienceMemory(first.state, bad, p);
     // At the bad one, 10 d later, the good has decayed d = 2^(-10/30) = 0.7937; the bad not at all.
@@ -325,7 +340,7 @@ describe('deathSpiral', () => {
         change: 'opened',
         run: {
           id: e1.event_id, startedAt: T0, lastAt: T0 + 2 * DAY_MS, path: ['support_call', 'parcel_delivery', 'support_call'],
-          channels: ['WEB', 'WEB', 'WEB'], departments: ['Support', 'Logistics', 'Support'], spiral: true,
+          channels: ['WEB', 'WEB', 'WEB'], departments: ['Support', 'Logistics', 'Support'], spiral: true, steps: 3,
         },
         closedAt: null, closeReason: null,
         // every distinct department takes part when it opens
@@ -539,7 +554,7 @@ describe('journey', () => {
   });
 
   it('evaluates the score at the last event even when that is traffic', () => {
-    // DESIGN.md: "evaluated at the journey's last event". Good x 1 at 0 d, bad x 0 at 0 d, traffic at 6 d:
+    // docs/metrics.md: "evaluated at the journey's last event". Good x 1 at 0 d, bad x 0 at 0 d, traffic at 6 d:
     // M = 2^(-6/30) / (2^(-6/30) + 2^(-6/210)) = 0.8706 / (0.8706 + 0.9804) = 0.4703
     let s = journey(undefined, touch({ t: T0, rating: csat(5) }), p).state;
     s = journey(s, touch({ t: T0, rating: csat(1) }), p).state;
@@ -622,19 +637,6 @@ describe('PartitionMetrics: department impact and the rows a partition emits', (
     pm.flush(out);
     return { pm, out };
   }
-  const sumBy = <T>(rows: T[], key: (r: T) => string, add: (into: Record<string, number>, r: T) => void) => {
-    const m = new Map<string, Record<string, number>>();
-    for (const r of rows) {
-      const k = key(r);
-      const into = m.get(k) ?? {};
-      add(into, r);
-      m.set(k, into);
-    }
-    return Object.fromEntries(m);
-  };
-  const plus = (into: Record<string, number>, a: object) => {
-    for (const [k, v] of Object.entries(a)) into[k] = (into[k] ?? 0) + (v as number);
-  };
 
   it('sums M_after - M_before per department; first experiences count apart', () => {
     const { out } = run();
@@ -675,8 +677,8 @@ describe('PartitionMetrics: department impact and the rows a partition emits', (
     // Memory: one update per experience, c1's six and c2's one.
     expect(out.memory.map((m) => m.touch.event_id)).toEqual([e1, e2, c2, e3, e4, e5, e6].map((e) => e.event_id));
     const upd = Object.fromEntries(out.memory.map((m) => [m.touch.event_id, m.update]));
-    expect(upd[e1.event_id]).toEqual({ before: null, after: 1, weight: 1, atRisk: false, recoverable: false, experiences: 1 });
-    expect(upd[c2.event_id]).toEqual({ before: null, after: 0.75, weight: 1, atRisk: false, recoverable: false, experiences: 1 });
+    expect(upd[e1.event_id]).toEqual({ before: null, after: 1, weight: 1, impact: null, atRisk: false, recoverable: false, experiences: 1 });
+    expect(upd[c2.event_id]).toEqual({ before: null, after: 0.75, weight: 1, impact: null, atRisk: false, recoverable: false, experiences: 1 });
     // e2 0.49422 < 0.5 unanswered: at risk; e5 0.33051 but answered by a good one: not; e6 0.28297, unanswered since 28 h.
     expect(upd[e2.event_id]).toMatchObject({ atRisk: true, recoverable: true });
     expect(upd[e4.event_id]).toMatchObject({ weight: 2, atRisk: true, recoverable: true });
@@ -742,5 +744,96 @@ describe('PartitionMetrics: department impact and the rows a partition emits', (
     expect(j1.score).toBeCloseTo(memoryByDefinition([e1, e2, e3, e4, e5, e6] as ExperienceTouch[], e6.t, q), 10);
     expect(j1.weakest).toEqual({ x: 0, touchpoint: 'support_call', channel: 'CALL_CENTRE' });
     expect(j1.peakEnd).toBeCloseTo(0.5, 10);
+  });
+});
+
+describe('simultaneous experiences: docs/metrics.md\'s worked example', () => {
+  // h 30 d, r 7, m 2, H 7 d. 5 days ago: CSAT 4 (x 0.75, good, w 1). Now, one instant: checkout at a moment of
+  // truth CSAT 1 (x 0, bad, w 2), delivery CSAT 5 (x 1, impressed, w 1), support CSAT 2 (x 0.25, bad, w 1).
+  const now = T0 + 5 * DAY_MS;
+  const old = experience({ t: T0, rating: csat(4), touchpoint: 'product_page', channel: 'WEB', department: 'Marketing' });
+  const checkout = experience({ t: now, rating: csat(1), touchpoint: 'checkout', channel: 'WEB', department: 'Digital', mot: true });
+  const delivery = experience({ t: now, rating: csat(5), touchpoint: 'parcel_delivery', channel: 'DELIVERY', department: 'Logistics' });
+  const support = experience({ t: now, rating: csat(2), touchpoint: 'support_call', channel: 'CALL_CENTRE', department: 'Customer Service' });
+  const run = (order: ExperienceTouch[]) => {
+    const pm = new PartitionMetrics(p);
+    const out = new MetricOutputs();
+    [old, ...order].forEach((e, i) => pm.arrive(e, String(i), out));
+    pm.flush(out, now + DAY_MS);
+    return out;
+  };
+
+  it('gives every answer of the moment the memory before and after the whole moment, and splits the change exactly', () => {
+    const out = run([checkout, delivery, support]);
+    // d = 2^(-5/30) = 0.8909; W = 0.8909, M_before = 0.75.
+    // M_after = (0.75 * 0.8909 + 2 * 0 + 1 * 1 + 1 * 0.25) / (0.8909 + 4) = 1.9182 / 4.8909 = 0.3922
+    const d = 2 ** (-5 / 30);
+    const after = (0.75 * d + 1.25) / (d + 4);
+    expect(after).toBeCloseTo(0.3922, 4);
+    const rows = out.memory.filter((m) => m.touch.t === now);
+    expect(rows).toHaveLength(3);
+    for (const { update } of rows) {
+      expect(update.before).toBeCloseTo(0.75, 12);
+      expect(update.after).toBeCloseTo(after, 12);
+      expect(update.experiences).toBe(4);
+      // A bad answer is not answered by the simultaneous impressed one; 0.3922 < 0.5: at risk, and 0 d old: recoverable.
+      expect(update).toMatchObject({ atRisk: true, recoverable: true });
+    }
+    const byTouchpoint = Object.fromEntries(rows.map((r) => [r.touch.touchpoint, r.update]));
+    expect(byTouchpoint.checkout?.weight).toBe(2);
+    // Shares w_i (x_i - 0.75) / 4.8909: checkout -0.3067, delivery +0.0511, support -0.1022; their sum is the change.
+    expect(byTouchpoint.checkout?.impact).toBeCloseTo(-0.3067, 4);
+    expect(byTouchpoint.parcel_delivery?.impact).toBeCloseTo(0.0511, 4);
+    expect(byTouchpoint.support_call?.impact).toBeCloseTo(-0.1022, 4);
+    const impacts = rows.reduce((s, r) => s + (r.update.impact as number), 0);
+    expect(impacts).toBeCloseTo(after - 0.75, 12);
+    const dept = sumBy(out.departmentMinutes, (r) => r.department, (into, r) => plus(into, r.agg));
+    expect(dept.Digital?.memoryImpact).toBeCloseTo(-0.3067, 4);
+    expect(dept.Logistics?.memoryImpact).toBeCloseTo(0.0511, 4);
+  });
+
+  it('forms a transition from the previous moment to each answer and none between them; two drops, no spiral', () => {
+    const out = run([checkout, delivery, support]);
+    expect(out.drops.map((x) => [x.transition.from.event_id, x.transition.to.touchpoint]).sort()).toEqual([
+      [old.event_id, 'checkout'], [old.event_id, 'support_call'],
+    ]);
+    const trans = sumBy(out.transitionMinutes, (r) => `${r.from}>${r.to}`, (into, r) => plus(into, r.agg));
+    expect(trans).toEqual({
+      'WEB>WEB': { transitions: 1, startsGood: 1, drops: 1 },
+      'WEB>DELIVERY': { transitions: 1, startsGood: 1, drops: 0 },
+      'WEB>CALL_CENTRE': { transitions: 1, startsGood: 1, drops: 1 },
+    });
+    expect(out.spirals).toEqual([]);
+  });
+
+  it('gives the same results in any order of the answers', () => {
+    const strip = (out: MetricOutputs) => JSON.stringify({
+      memory: out.memory.map((m) => [m.touch.touchpoint, m.update]).sort(),
+      drops: out.drops.map((x) => [x.transition.to.touchpoint, x.transition.magnitude]).sort(),
+      cells: out.cellMinutes.map((c) => JSON.stringify(c)).sort(),
+      transitions: out.transitionMinutes.map((c) => JSON.stringify(c)).sort(),
+      departments: out.departmentMinutes.map((c) => JSON.stringify(c)).sort(),
+      journeys: [...out.journeys.keys()].map((j) => JSON.stringify(summarizeJourney('c1', j, p))).sort(),
+    });
+    const base = strip(run([checkout, delivery, support]));
+    for (const order of [[support, delivery, checkout], [delivery, checkout, support], [delivery, support, checkout]]) expect(strip(run(order))).toBe(base);
+  });
+
+  it('makes three bad moments a spiral, not three bad answers of one moment', () => {
+    const bads = (t: number) => ['checkout', 'support_call', 'parcel_delivery'].map((tp) => experience({ t, rating: csat(1), touchpoint: tp, customer: 'c9' }));
+    const oneMoment = new PartitionMetrics(p);
+    const out1 = new MetricOutputs();
+    bads(T0).forEach((e, i) => oneMoment.arrive(e, String(i), out1));
+    oneMoment.flush(out1, T0 + DAY_MS);
+    expect(out1.spirals).toEqual([]);
+    expect(out1.drops).toEqual([]);
+
+    const three = new PartitionMetrics(p);
+    const out3 = new MetricOutputs();
+    [...bads(T0), ...bads(T0 + HOUR_MS), ...bads(T0 + 2 * HOUR_MS)].forEach((e, i) => three.arrive(e, String(i), out3));
+    three.flush(out3, T0 + DAY_MS);
+    expect(out3.spirals.map((s) => [s.event.change, s.event.run.steps, s.event.run.path.length])).toEqual([['opened', 3, 9]]);
+    // Within a moment the path is in touchpoint order, whatever the arrival order.
+    expect(out3.spirals[0]?.event.run.path.slice(0, 3)).toEqual(['checkout', 'parcel_delivery', 'support_call']);
   });
 });

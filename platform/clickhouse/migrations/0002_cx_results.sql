@@ -246,7 +246,7 @@ CREATE VIEW IF NOT EXISTS {{database}}.stool_now AS
 SELECT * FROM {{database}}.leg_consistency FINAL
 WHERE window_end = (SELECT max(window_end) FROM {{database}}.leg_consistency);
 
--- The stool per hour, recomputed from the per-minute cells with DESIGN.md's default
+-- The stool per hour, recomputed from the per-minute cells with docs/metrics.md's default
 -- parameters (cells need 5 experiences in the hour; the stool stands at 0.6). The
 -- n-weighted variance of cell means is sum(n*mean^2)/sum(n) - (sum(n*mean)/sum(n))^2.
 CREATE VIEW IF NOT EXISTS {{database}}.stool_hourly AS

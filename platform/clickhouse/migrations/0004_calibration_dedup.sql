@@ -35,6 +35,9 @@ CREATE TABLE IF NOT EXISTS {{database}}.calibration_activations
 ENGINE = MergeTree
 ORDER BY activated_at;
 
+-- Bad moments of a spiral (docs/metrics.md, "Simultaneous experiences"); length counts its bad experiences.
+ALTER TABLE {{database}}.death_spirals ADD COLUMN IF NOT EXISTS steps UInt32 DEFAULT length;
+
 ALTER TABLE {{database}}.customer_memory ADD COLUMN IF NOT EXISTS calibration_id LowCardinality(String) DEFAULT '';
 ALTER TABLE {{database}}.journeys ADD COLUMN IF NOT EXISTS calibration_id LowCardinality(String) DEFAULT '';
 ALTER TABLE {{database}}.department_impact ADD COLUMN IF NOT EXISTS calibration_id LowCardinality(String) DEFAULT '';
