@@ -167,7 +167,7 @@ describe('cx rebuild', () => {
     expectSame(after, live, 'rebuild of a finished backfill', TABLES, 'live');
     expect(after.customers).toEqual(live.customers);
     expect(clocks(after)).toEqual(clocks(live));
-    process.stderr.write(`rebuild.test: metrics state rows stored: live ${live.stateRows} (versions unmerged), after the rebuild ${after.stateRows} for ${after.customers.length} customers and ${after.partitions.length} partitions\n`);
+    process.stderr.write(`rebuild.test: metrics state rows stored: live ${live.stateRows} (older versions not all merged away yet), after the rebuild ${after.stateRows} for ${after.customers.length} customers and ${after.partitions.length} partitions\n`);
     expectStateReplaced(after, 'after the rebuild');
     rebuiltOnce = after;
     // Nothing of the rebuild's own is left behind.
