@@ -6,6 +6,7 @@ import { emitCommand } from './commands/emit.ts';
 import { kafkaCommand } from './commands/kafka.ts';
 import { migrateCommand } from './commands/migrate.ts';
 import { processCommand } from './commands/process.ts';
+import { rebuildCommand } from './commands/rebuild.ts';
 import { replayCommand } from './commands/replay.ts';
 import { reportCommand } from './commands/report.ts';
 import { schemasCommand } from './commands/schemas.ts';
@@ -22,6 +23,7 @@ const program = new Command('cx')
 
 startCommand(program);
 processCommand(program);
+rebuildCommand(program);
 simulateCommand(program);
 emitCommand(program);
 collectCommand(program);
