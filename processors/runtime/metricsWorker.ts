@@ -8,6 +8,7 @@
  * The live stool needs every partition: any worker turns the per-minute cells of all
  * partitions into sliding windows once every partition's watermark has passed them.
  */
+import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { Admin, Consumer, EachBatchPayload, Kafka } from 'kafkajs';
 import type { Store } from '../../platform/clickhouse/store.ts';
@@ -310,7 +311,10 @@ export class MetricsWorker extends EventEmitter {
     const seq = pm.seq.toString();
     const base = { stage: STAGE, source_cluster: this.cluster, source_topic: topic, source_partition: partition, seq, source_offset: pm.offset.toString(), watermark: cp.watermark };
     const rows = [{ ...base, key: '', state: cp.meta }, ...cp.customers.map(([key, state]) => ({ ...base, key, state }))];
-    await store.insert(`${db}.processor_state`, rows, `processor_state:${this.cluster}:${topic}:${partition}:${seq}`);
+    // The content's hash in the token: after a rebuild hands over a state behind this one, a later checkpoint with an
+    // old seq but new content must not be taken for a retry of the old insert (and silently dropped).
+    const digest = createHash('sha1').update(cp.meta).digest('hex').slice(0, 16);
+    await store.insert(`${db}.processor_state`, rows, `processor_state:${this.cluster}:${topic}:${partition}:${seq}:${digest}`);
     for (const [, s] of cp.customers) this.stateBytes += s.length;
     this.stateRows += cp.customers.length;
     this.stats.stateBytesPerCustomer = this.stateRows ? Math.round(this.stateBytes / this.stateRows) : 0;
