@@ -162,9 +162,14 @@ interface Fitted {
   f: number;
 }
 
-/** Minimizes the training objective at these sums from a start vector. */
-function fitAt(sums: SampleSums, y: Uint8Array, c: Float64Array, T: number, start: Float64Array): Fitted {
-  const r = minimizeLbfgs(objective(sums, y, c, T), start, { maxIterations: 1000 });
+/**
+ * Minimizes the training objective at these sums from a start vector, until an
+ * iteration lowers it by at most `tolerance` of its value: 1e-9 on the grid (enough to
+ * compare points whose objectives differ by more than TIME_FIT_THRESHOLD), 1e-12 for
+ * the fit at the chosen point, 1e-10 for bootstrap refits (their spread is the point).
+ */
+function fitAt(sums: SampleSums, y: Uint8Array, c: Float64Array, T: number, start: Float64Array, tolerance: number): Fitted {
+  const r = minimizeLbfgs(objective(sums, y, c, T), start, { maxIterations: 1000, valueTolerance: tolerance });
   return { p: r.x, f: r.f };
 }
 
@@ -265,7 +270,7 @@ export function calibrate(d: CalibrationData, o: CalibrateOptions): CalibrationF
   const fits: Fitted[] = [];
   let warm: Float64Array = start;
   for (const [h, r] of points) {
-    const fit = fitAt(sampleSums(d, samples, h, r), samples.y, cTrain, T, warm);
+    const fit = fitAt(sampleSums(d, samples, h, r), samples.y, cTrain, T, warm, 1e-9);
     grid.push({ halfLifeDays: h, badFactor: r, objective: fit.f });
     fits.push(fit);
     warm = fit.p;
@@ -288,8 +293,8 @@ export function calibrate(d: CalibrationData, o: CalibrateOptions): CalibrationF
     note = `no (h, r) on the grid fits the training outcomes clearly better than the defaults (by more than ${TIME_FIT_THRESHOLD.toFixed(2)} in log-likelihood): kept h = ${formatDays(refDays)}, r = ${refR}`;
   }
   const [hDays, rFactor] = points[chosen] as readonly [number, number];
-  const fit = fits[chosen] as Fitted;
   const sums = sampleSums(d, samples, hDays, rFactor);
+  const fit = fitAt(sums, samples.y, cTrain, T, (fits[chosen] as Fitted).p, 1e-12);
   const model = unpack(fit.p, T);
   const W = normalizeWeights(model.W, nTrain);
 
@@ -306,7 +311,7 @@ export function calibrate(d: CalibrationData, o: CalibrateOptions): CalibrationF
       mult[c] = (mult[c] as number) + 1;
     }
     const cb = Float64Array.from(samples.customer, (c) => mult[c] as number);
-    const refit = unpack(fitAt(sums, samples.y, cb, T, fit.p).p, T);
+    const refit = unpack(fitAt(sums, samples.y, cb, T, fit.p, 1e-10).p, T);
     const Wb = normalizeWeights(refit.W, trainExperiences((c) => mult[c] as number));
     for (let t = 0; t < T; t++) (bootW[t] as number[]).push(Wb[t] as number);
     bootB.push(refit.B);

@@ -11,7 +11,6 @@
  * any weights costs O(touchpoints) per sample and its gradient is analytic.
  */
 import type { CalibrationData } from './calibrationData.ts';
-import { sigmoid, softplus } from './outcomeScoring.ts';
 
 export const DAY_MS = 86_400_000;
 
@@ -66,6 +65,8 @@ export interface SampleSums {
   start: Int32Array;
   tp: Int32Array;
   bad: Uint8Array;
+  /** 2·tp + bad: the entry's weight slot. */
+  slot: Int32Array;
   sx: Float64Array;
   sd: Float64Array;
   sdAsGood: Float64Array;
@@ -164,7 +165,9 @@ export function sampleSums(d: CalibrationData, s: Samples, halfLifeDays: number,
     }
   }
   start[s.n] = k;
-  return { halfLifeDays, badFactor, start, tp: tp.slice(0, k), bad: bad.slice(0, k), sx: sx.slice(0, k), sd: sd.slice(0, k), sdAsGood: sdg.slice(0, k) };
+  const slots = new Int32Array(k);
+  for (let j = 0; j < k; j++) slots[j] = 2 * (tp[j] as number) + (bad[j] as number);
+  return { halfLifeDays, badFactor, start, tp: tp.slice(0, k), bad: bad.slice(0, k), slot: slots, sx: sx.slice(0, k), sd: sd.slice(0, k), sdAsGood: sdg.slice(0, k) };
 }
 
 /** Weights of an entry per touchpoint and class: wGood[tp] = W[tp], wBad[tp] = W[tp]·B. */
@@ -213,59 +216,63 @@ export const RIDGE = 1;
  */
 export function objective(sums: SampleSums, y: Uint8Array, c: Float64Array, touchpoints: number) {
   const T = touchpoints;
-  const wGood = new Float64Array(T);
-  const wBad = new Float64Array(T);
+  // Entry weights and gradients by slot 2·tp + bad, so the inner loops are one lookup each.
+  const w = new Float64Array(2 * T);
+  const g = new Float64Array(2 * T);
+  const { start, slot, sx, sd } = sums;
+  // Only the samples that count (training, or in the resample).
+  let n = 0;
+  for (let i = 0; i < start.length - 1; i++) if ((c[i] as number) !== 0) n++;
+  const active = new Int32Array(n);
+  n = 0;
+  for (let i = 0; i < start.length - 1; i++) if ((c[i] as number) !== 0) active[n++] = i;
   return (p: Float64Array, grad: Float64Array): number => {
     const beta = p[T] as number;
     const a = p[T + 1] as number;
     const b = p[T + 2] as number;
     const eb = Math.exp(beta);
     for (let t = 0; t < T; t++) {
-      const w = Math.exp(p[t] as number);
-      wGood[t] = w;
-      wBad[t] = w * eb;
+      const wt = Math.exp(p[t] as number);
+      w[2 * t] = wt;
+      w[2 * t + 1] = wt * eb;
     }
-    grad.fill(0);
+    g.fill(0);
     let f = 0;
-    let gBeta = 0;
     let ga = 0;
     let gb = 0;
-    const n = sums.start.length - 1;
-    for (let i = 0; i < n; i++) {
+    for (const i of active) {
       const ci = c[i] as number;
-      if (ci === 0) continue;
-      const j0 = sums.start[i] as number;
-      const j1 = sums.start[i + 1] as number;
+      const j0 = start[i] as number;
+      const j1 = start[i + 1] as number;
       let num = 0;
       let den = 0;
       for (let j = j0; j < j1; j++) {
-        const tp = sums.tp[j] as number;
-        const wj = sums.bad[j] ? (wBad[tp] as number) : (wGood[tp] as number);
-        num += wj * (sums.sx[j] as number);
-        den += wj * (sums.sd[j] as number);
+        const wj = w[slot[j] as number] as number;
+        num += wj * (sx[j] as number);
+        den += wj * (sd[j] as number);
       }
       const s = num / den;
       const z = a + b * s;
+      // softplus(z) and σ(z) from one exponential.
+      const e = Math.exp(-Math.abs(z));
       const yi = y[i] as number;
-      f += ci * (softplus(z) - yi * z);
-      const r = ci * (sigmoid(z) - yi);
+      f += ci * ((z > 0 ? z : 0) + Math.log1p(e) - yi * z);
+      const r = ci * ((z >= 0 ? 1 / (1 + e) : e / (1 + e)) - yi);
       ga += r;
       gb += r * s;
       // ∂s/∂log W_tp = Σ_{j at tp} w_j (sx_j - s sd_j) / den; ∂s/∂log B = the same over bad entries.
       const k = (r * b) / den;
       for (let j = j0; j < j1; j++) {
-        const tp = sums.tp[j] as number;
-        const isBad = sums.bad[j];
-        const wj = isBad ? (wBad[tp] as number) : (wGood[tp] as number);
-        const g = k * wj * ((sums.sx[j] as number) - s * (sums.sd[j] as number));
-        grad[tp] = (grad[tp] as number) + g;
-        if (isBad) gBeta += g;
+        const q = slot[j] as number;
+        g[q] = (g[q] as number) + k * (w[q] as number) * ((sx[j] as number) - s * (sd[j] as number));
       }
     }
+    let gBeta = 0;
     for (let t = 0; t < T; t++) {
       const v = p[t] as number;
       f += 0.5 * RIDGE * v * v;
-      grad[t] = (grad[t] as number) + RIDGE * v;
+      grad[t] = (g[2 * t] as number) + (g[2 * t + 1] as number) + RIDGE * v;
+      gBeta += g[2 * t + 1] as number;
     }
     f += 0.5 * RIDGE * beta * beta;
     grad[T] = gBeta + RIDGE * beta;
