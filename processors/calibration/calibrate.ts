@@ -288,7 +288,13 @@ export function calibrate(d: CalibrationData, o: CalibrateOptions): CalibrationF
   } else if ((grid[refIndex] as GridPoint).objective - (grid[best] as GridPoint).objective > TIME_FIT_THRESHOLD) {
     chosen = best;
     const g = grid[best] as GridPoint;
-    note = `fitted on the grid: h = ${formatDays(g.halfLifeDays)}, r = ${g.badFactor} (training log-likelihood ${((grid[refIndex] as GridPoint).objective - g.objective).toFixed(1)} better than at the defaults h = ${formatDays(refDays)}, r = ${refR})`;
+    const edges = [
+      g.halfLifeDays === gridH[0] ? 'h is the shortest on the grid: the best may be shorter' : '',
+      g.halfLifeDays === gridH[gridH.length - 1] ? 'h is the longest on the grid: the best may be longer' : '',
+      g.badFactor === gridR[gridR.length - 1] ? 'r is the largest on the grid: the best may be larger' : '',
+    ].filter(Boolean);
+    note = `fitted on the grid: h = ${formatDays(g.halfLifeDays)}, r = ${g.badFactor} (training log-likelihood ${((grid[refIndex] as GridPoint).objective - g.objective).toFixed(1)} better than at the defaults h = ${formatDays(refDays)}, r = ${refR})` +
+      (edges.length ? `; ${edges.join('; ')}` : '');
   } else {
     note = `no (h, r) on the grid fits the training outcomes clearly better than the defaults (by more than ${TIME_FIT_THRESHOLD.toFixed(2)} in log-likelihood): kept h = ${formatDays(refDays)}, r = ${refR}`;
   }
