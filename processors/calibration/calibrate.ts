@@ -12,7 +12,7 @@ import { seededRandom } from '../../producers/random.ts';
 import type { MetricParams } from '../params.ts';
 import { experienceWeight } from '../folds/experienceMemory.ts';
 import type { CalibrationData } from './calibrationData.ts';
-import { minimizeLbfgs } from './lbfgs.ts';
+import { minimizeLbfgs, type CurvaturePairs } from './lbfgs.ts';
 import { DAY_MS, entryWeights, objective, sampleSums, samplesOf, scoresOf, type SampleSums, type Samples } from './memoryModel.ts';
 import { auc, fitLogistic, logLoss, sigmoid } from './outcomeScoring.ts';
 
@@ -160,17 +160,20 @@ export function referenceScores(d: CalibrationData, s: Samples, ref: CalibrateOp
 interface Fitted {
   p: Float64Array;
   f: number;
+  pairs: CurvaturePairs;
 }
 
 /**
  * Minimizes the training objective at these sums from a start vector, until an
- * iteration lowers it by at most `tolerance` of its value: 1e-9 on the grid (enough to
- * compare points whose objectives differ by more than TIME_FIT_THRESHOLD), 1e-12 for
- * the fit at the chosen point, 1e-10 for bootstrap refits (their spread is the point).
+ * iteration lowers it by at most `tolerance` of its value: 1e-7 on the grid (enough to
+ * compare points whose objectives differ by more than TIME_FIT_THRESHOLD: a million
+ * experiences' objective is about 1e5), 1e-12 for the fit at the chosen point, and 1e-8
+ * for bootstrap refits (an optimization error of that order moves a weight far less
+ * than the resampling does).
  */
-function fitAt(sums: SampleSums, y: Uint8Array, c: Float64Array, T: number, start: Float64Array, tolerance: number): Fitted {
-  const r = minimizeLbfgs(objective(sums, y, c, T), start, { maxIterations: 1000, valueTolerance: tolerance });
-  return { p: r.x, f: r.f };
+function fitAt(sums: SampleSums, y: Uint8Array, c: Float64Array, T: number, start: Float64Array, tolerance: number, pairs?: CurvaturePairs): Fitted {
+  const r = minimizeLbfgs(objective(sums, y, c, T), start, { maxIterations: 1000, valueTolerance: tolerance, pairs });
+  return { p: r.x, f: r.f, pairs: r.pairs };
 }
 
 /** The calibrated model's pieces read off a parameter vector. */
@@ -268,12 +271,15 @@ export function calibrate(d: CalibrationData, o: CalibrateOptions): CalibrationF
   }
   const grid: GridPoint[] = [];
   const fits: Fitted[] = [];
+  // Each grid point starts where the last ended, with its curvature.
   let warm: Float64Array = start;
+  let pairs: CurvaturePairs | undefined;
   for (const [h, r] of points) {
-    const fit = fitAt(sampleSums(d, samples, h, r), samples.y, cTrain, T, warm, 1e-9);
+    const fit = fitAt(sampleSums(d, samples, h, r), samples.y, cTrain, T, warm, 1e-7, pairs);
     grid.push({ halfLifeDays: h, badFactor: r, objective: fit.f });
     fits.push(fit);
     warm = fit.p;
+    pairs = fit.pairs;
     progress(`fitting h = ${formatDays(h)}, r = ${r}`);
   }
   const refIndex = points.findIndex(([h, r]) => h === refDays && r === refR);
@@ -300,7 +306,7 @@ export function calibrate(d: CalibrationData, o: CalibrateOptions): CalibrationF
   }
   const [hDays, rFactor] = points[chosen] as readonly [number, number];
   const sums = sampleSums(d, samples, hDays, rFactor);
-  const fit = fitAt(sums, samples.y, cTrain, T, (fits[chosen] as Fitted).p, 1e-12);
+  const fit = fitAt(sums, samples.y, cTrain, T, (fits[chosen] as Fitted).p, 1e-12, (fits[chosen] as Fitted).pairs);
   const model = unpack(fit.p, T);
   const W = normalizeWeights(model.W, nTrain);
 
@@ -317,7 +323,8 @@ export function calibrate(d: CalibrationData, o: CalibrateOptions): CalibrationF
       mult[c] = (mult[c] as number) + 1;
     }
     const cb = Float64Array.from(samples.customer, (c) => mult[c] as number);
-    const refit = unpack(fitAt(sums, samples.y, cb, T, fit.p, 1e-10).p, T);
+    // From the full fit and its curvature: a resample's optimum is near, and its Hessian alike.
+    const refit = unpack(fitAt(sums, samples.y, cb, T, fit.p, 1e-8, fit.pairs).p, T);
     const Wb = normalizeWeights(refit.W, trainExperiences((c) => mult[c] as number));
     for (let t = 0; t < T; t++) (bootW[t] as number[]).push(Wb[t] as number);
     bootB.push(refit.B);

@@ -15,6 +15,17 @@ export interface LbfgsOptions {
   gradientTolerance?: number;
   /** Stop when an iteration lowers f by at most this times max(1, |f|). */
   valueTolerance?: number;
+  /**
+   * Curvature pairs to start from (another run's `pairs`): a refit of a similar
+   * function (a bootstrap resample) then starts with a good Hessian estimate instead
+   * of a steepest-descent step.
+   */
+  pairs?: CurvaturePairs;
+}
+
+export interface CurvaturePairs {
+  s: Float64Array[];
+  y: Float64Array[];
 }
 
 export interface LbfgsResult {
@@ -23,6 +34,8 @@ export interface LbfgsResult {
   iterations: number;
   evaluations: number;
   converged: boolean;
+  /** The last curvature pairs, for a warm start elsewhere. */
+  pairs: CurvaturePairs;
 }
 
 const dot = (a: Float64Array, b: Float64Array): number => {
@@ -37,20 +50,21 @@ const maxAbs = (a: Float64Array): number => {
 };
 
 export function minimizeLbfgs(objective: Objective, x0: ArrayLike<number>, options: LbfgsOptions = {}): LbfgsResult {
-  const { maxIterations = 500, memory = 10, gradientTolerance = 1e-7, valueTolerance = 1e-12 } = options;
+  const { maxIterations = 500, memory = 10, gradientTolerance = 1e-7, valueTolerance = 1e-12, pairs } = options;
   const n = x0.length;
   let x: Float64Array = Float64Array.from(x0);
   let g: Float64Array = new Float64Array(n);
   let f = objective(x, g);
   let evaluations = 1;
-  const ss: Float64Array[] = [];
-  const ys: Float64Array[] = [];
-  const rhos: number[] = [];
+  const ss: Float64Array[] = pairs ? pairs.s.slice(-memory) : [];
+  const ys: Float64Array[] = pairs ? pairs.y.slice(-memory) : [];
+  const rhos: number[] = ss.map((si, j) => 1 / dot(si, ys[j] as Float64Array));
+  const done = (iterations: number, converged: boolean): LbfgsResult => ({ x, f, iterations, evaluations, converged, pairs: { s: [...ss], y: [...ys] } });
   const d = new Float64Array(n);
   const alpha = new Float64Array(memory);
 
   for (let iter = 0; iter < maxIterations; iter++) {
-    if (maxAbs(g) <= gradientTolerance * Math.max(1, Math.abs(f))) return { x, f, iterations: iter, evaluations, converged: true };
+    if (maxAbs(g) <= gradientTolerance * Math.max(1, Math.abs(f))) return done(iter, true);
 
     // Two-loop recursion: d = -H g.
     for (let i = 0; i < n; i++) d[i] = -(g[i] as number);
@@ -91,7 +105,7 @@ export function minimizeLbfgs(objective: Objective, x0: ArrayLike<number>, optio
 
     const step = wolfeLineSearch(objective, x, f, g, d, slope);
     evaluations += step.evaluations;
-    if (step.x === null) return { x, f, iterations: iter, evaluations, converged: false };
+    if (step.x === null) return done(iter, false);
     const s = new Float64Array(n);
     const y = new Float64Array(n);
     for (let i = 0; i < n; i++) {
@@ -113,9 +127,9 @@ export function minimizeLbfgs(objective: Objective, x0: ArrayLike<number>, optio
       ys.push(y);
       rhos.push(1 / sy);
     }
-    if (decrease <= valueTolerance * Math.max(1, Math.abs(f))) return { x, f, iterations: iter + 1, evaluations, converged: true };
+    if (decrease <= valueTolerance * Math.max(1, Math.abs(f))) return done(iter + 1, true);
   }
-  return { x, f, iterations: maxIterations, evaluations, converged: false };
+  return done(maxIterations, false);
 }
 
 interface Point {
