@@ -58,9 +58,6 @@ class Growing<T extends Float64Array | Int32Array | Uint8Array> {
     }
     this.data[this.length++] = v;
   }
-  done(): T {
-    return this.data.slice(0, this.length) as T;
-  }
 }
 
 /** Builds CalibrationData customer by customer (the store's pages, a simulator, a test). */
@@ -130,36 +127,69 @@ export class CalibrationDataBuilder {
     }
   }
 
+  /**
+   * The data in a canonical order, customers by id and touchpoints by name, so the fit
+   * (whose sums follow this order) is the same however the rows were read or paged.
+   */
   build(): CalibrationData {
     const mostCommon = (m: Map<string, number>) => [...m].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))[0]?.[0] ?? '';
-    const expTp = this.expTp.done();
-    const visits = Float64Array.from(this.traffic);
+    const byName = this.tpNames.map((_, i) => i).sort((a, b) => ((this.tpNames[a] as string) < (this.tpNames[b] as string) ? -1 : 1));
+    const tpRank = new Int32Array(byName.length);
+    byName.forEach((old, rank) => (tpRank[old] = rank));
+    const order = this.customers.map((_, c) => c).sort((a, b) => ((this.customers[a] as string) < (this.customers[b] as string) ? -1 : (this.customers[a] as string) > (this.customers[b] as string) ? 1 : 0));
+    const nExp = this.expT.length;
+    const nOut = this.outT.length;
+    const expStartIn = this.expStart.data;
+    const outStartIn = this.outStart.data;
+    const expEnd = (c: number) => (c + 1 < this.customers.length ? (expStartIn[c + 1] as number) : nExp);
+    const outEnd = (c: number) => (c + 1 < this.customers.length ? (outStartIn[c + 1] as number) : nOut);
+    const expStart = new Int32Array(order.length + 1);
+    const outStart = new Int32Array(order.length + 1);
+    const expT = new Float64Array(nExp);
+    const expTp = new Int32Array(nExp);
+    const expX = new Float64Array(nExp);
+    const expBad = new Uint8Array(nExp);
+    const expMot = new Uint8Array(nExp);
+    const outT = new Float64Array(nOut);
+    const outGood = new Uint8Array(nOut);
+    let e = 0;
+    let o = 0;
+    order.forEach((c, k) => {
+      expStart[k] = e;
+      outStart[k] = o;
+      for (let j = expStartIn[c] as number; j < expEnd(c); j++, e++) {
+        expT[e] = this.expT.data[j] as number;
+        expTp[e] = tpRank[this.expTp.data[j] as number] as number;
+        expX[e] = this.expX.data[j] as number;
+        expBad[e] = this.expBad.data[j] as number;
+        expMot[e] = this.expMot.data[j] as number;
+      }
+      for (let j = outStartIn[c] as number; j < outEnd(c); j++, o++) {
+        outT[o] = this.outT.data[j] as number;
+        outGood[o] = this.outGood.data[j] as number;
+      }
+    });
+    expStart[order.length] = e;
+    outStart[order.length] = o;
+    const visits = Float64Array.from(byName, (old) => this.traffic[old] as number);
     for (const i of expTp) visits[i] = (visits[i] as number) + 1;
-    const expStart = this.expStart.done();
-    const outStart = this.outStart.done();
-    const ends = (starts: Int32Array, end: number) => {
-      const a = new Int32Array(starts.length + 1);
-      a.set(starts);
-      a[starts.length] = end;
-      return a;
-    };
     return {
-      touchpoints: this.tpNames.map((touchpoint, i) => ({
-        touchpoint,
-        leg: mostCommon(this.legCounts[i] as Map<string, number>),
-        department: mostCommon(this.deptCounts[i] as Map<string, number>),
+      touchpoints: byName.map((old) => ({
+        touchpoint: this.tpNames[old] as string,
+        leg: mostCommon(this.legCounts[old] as Map<string, number>),
+        department: mostCommon(this.deptCounts[old] as Map<string, number>),
       })),
       visits,
-      customers: this.customers,
-      expStart: ends(expStart, this.expT.length),
-      expT: this.expT.done(),
+      customers: order.map((c) => this.customers[c] as string),
+      expStart,
+      expT,
       expTp,
-      expX: this.expX.done(),
-      expBad: this.expBad.done(),
-      expMot: this.expMot.done(),
-      outStart: ends(outStart, this.outT.length),
-      outT: this.outT.done(),
-      outGood: this.outGood.done(),
+      expX,
+      expBad,
+      expMot,
+      outStart,
+      outT,
+      outGood,
     };
   }
 }

@@ -264,6 +264,29 @@ describe('the fit', () => {
     expect(splitShare(7, 'cust-1')).not.toBe(splitShare(8, 'cust-1'));
   });
 
+  it('does not depend on the order customers were read in (the store reads them in pages)', () => {
+    const d = drawnFromTheModel(seed + 6, 800);
+    const customers = d.customers.map((id, c) => {
+      const rows: ExperienceRow[] = [];
+      for (let e = d.expStart[c] as number; e < (d.expStart[c + 1] as number); e++) {
+        const tp = d.touchpoints[d.expTp[e] as number] as { touchpoint: string; leg: string; department: string };
+        rows.push({ t: d.expT[e] as number, touchpoint: tp.touchpoint, leg: tp.leg, department: tp.department, x: d.expX[e] as number, bad: d.expBad[e] === 1, mot: false });
+      }
+      return { id, rows, outcomes: [{ t: d.outT[c] as number, good: d.outGood[c] === 1 }] };
+    });
+    const build = (list: typeof customers) => {
+      const b = new CalibrationDataBuilder();
+      for (const c of list) b.addCustomer(c.id, c.rows, c.outcomes);
+      return b.build();
+    };
+    // Reversed: customers and the touchpoints' first appearance both come in another order.
+    const forward = build(customers);
+    const backward = build([...customers].reverse());
+    expect(backward).toEqual(forward);
+    const o = { seed, trainShare: 0.5, bootstrap: 3, reference: DEFAULT_PARAMS };
+    expect(calibrate(backward, o)).toEqual(calibrate(forward, o));
+  });
+
   it('keeps h and r at the defaults, and says why, when every experience is simultaneous with its outcome', () => {
     // A survey: each respondent's answers and their overall rating share one instant.
     const random = seededRandom(seed + 3);
