@@ -80,7 +80,13 @@ async function main(): Promise<void> {
   const samples = samplesOf(data);
   let histories = 0;
   for (let i = 0; i < samples.n; i++) histories += (samples.expEnd[i] as number) - (data.expStart[samples.customer[i] as number] as number);
-  out(`calibrate: ${fmt(data.expT.length)} experiences of ${fmt(data.customers.length)} customers with outcomes, ${fmt(samples.n)} labelled outcomes ` +
+  let first = Infinity;
+  let lastT = -Infinity;
+  for (const t of data.expT) {
+    first = Math.min(first, t);
+    lastT = Math.max(lastT, t);
+  }
+  out(`calibrate: ${fmt(data.expT.length)} experiences of ${fmt(data.customers.length)} customers with outcomes over ${((lastT - first) / 3_600_000).toFixed(1)} h of event time, ${fmt(samples.n)} labelled outcomes ` +
     `(${fmt(histories)} experiences in their histories), ${data.touchpoints.length} touchpoints; built from the simulator in ${(built / 1000).toFixed(1)} s; ` +
     `bootstrap ${BOOTSTRAP}, ${RUNS} runs`);
 
