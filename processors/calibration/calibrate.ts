@@ -299,10 +299,10 @@ export function calibrate(d: CalibrationData, o: CalibrateOptions): CalibrationF
       g.halfLifeDays === gridH[gridH.length - 1] ? 'h is the longest on the grid: the best may be longer' : '',
       g.badFactor === gridR[gridR.length - 1] ? 'r is the largest on the grid: the best may be larger' : '',
     ].filter(Boolean);
-    note = `fitted on the grid: h = ${formatDays(g.halfLifeDays)}, r = ${g.badFactor} (training log loss with the ridge ${((grid[refIndex] as GridPoint).objective - g.objective).toFixed(1)} below the defaults', h = ${formatDays(refDays)}, r = ${refR})` +
+    note = `fitted on the grid: h = ${formatDays(g.halfLifeDays)}, r = ${g.badFactor} (its training log loss, ridge included, is ${((grid[refIndex] as GridPoint).objective - g.objective).toFixed(1)} below that at the defaults h = ${formatDays(refDays)}, r = ${refR})` +
       (edges.length ? `; ${edges.join('; ')}` : '');
   } else {
-    note = `no (h, r) on the grid fits the training outcomes clearly better than the defaults (its training log loss with the ridge is not ${TIME_FIT_THRESHOLD.toFixed(2)} below theirs): kept h = ${formatDays(refDays)}, r = ${refR}`;
+    note = `no (h, r) on the grid fits the training outcomes clearly better than the defaults (none has a training log loss, ridge included, more than ${TIME_FIT_THRESHOLD.toFixed(2)} below theirs): kept h = ${formatDays(refDays)}, r = ${refR}`;
   }
   const [hDays, rFactor] = points[chosen] as readonly [number, number];
   const sums = sampleSums(d, samples, hDays, rFactor);
@@ -506,7 +506,8 @@ function derivedSeed(seed: number, use: string): number {
   return createHash('sha256').update(`${seed}:${use}`).digest().readUInt32BE(0);
 }
 
-/** 0.5 d, 3 h, 30 d: half-lives as people read them. */
+/** 15 min, 3 h, 30 d: half-lives as people read them. */
 export function formatDays(days: number): string {
+  if (days < 1 / 24) return `${+(days * 1440).toFixed(1)} min`;
   return days < 1 ? `${+(days * 24).toFixed(2)} h` : `${+days.toFixed(2)} d`;
 }
