@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { calibrateCommand } from './commands/calibrate.ts';
 import { collectCommand } from './commands/collect.ts';
 import { configCommand } from './commands/config.ts';
 import { dashboardsCommand } from './commands/dashboards.ts';
@@ -32,6 +33,7 @@ kafkaCommand(program);
 migrateCommand(program);
 sqlCommand(program);
 reportCommand(program);
+calibrateCommand(program);
 storeCommand(program);
 schemasCommand(program);
 dashboardsCommand(program);

@@ -66,7 +66,8 @@ export interface CalibrationRecord {
   windowTo: number;
   customers: number;
   experiences: number;
-  parameters: Omit<Calibration, 'id'>;
+  /** The memory weights, plus the bad weight's 95% bootstrap interval (null without a bootstrap). */
+  parameters: Omit<Calibration, 'id'> & { badWeightLow?: number | null; badWeightHigh?: number | null };
   heldout: HeldOut;
   keyDrivers: KeyDriver[];
   whereToStart: StartingPoint[];
@@ -113,4 +114,45 @@ export async function activeCalibrationId(store: Store): Promise<string> {
 export async function activeCalibration(store: Store): Promise<Calibration | null> {
   const id = await activeCalibrationId(store);
   return id === '' ? null : calibrationById(store, id);
+}
+
+/** A stored calibration as `cx calibrate list` shows it. */
+export interface CalibrationSummary {
+  id: string;
+  createdAt: number;
+  outcome: string;
+  seed: number;
+  trainShare: number;
+  windowFrom: number;
+  windowTo: number;
+  customers: number;
+  experiences: number;
+  parameters: Omit<Calibration, 'id'>;
+  heldout: HeldOut;
+  active: boolean;
+}
+
+/** Every stored calibration, newest first, the active one marked. */
+export async function listCalibrations(store: Store): Promise<CalibrationSummary[]> {
+  const active = await activeCalibrationId(store);
+  const rows = await store.query<Record<string, string | number>>(
+    `SELECT id, toUnixTimestamp64Milli(created_at) AS created_at, outcome, seed, train_share,
+            toUnixTimestamp64Milli(window_from) AS window_from, toUnixTimestamp64Milli(window_to) AS window_to,
+            customers, experiences, parameters, heldout
+     FROM ${store.database}.calibrations FINAL ORDER BY created_at DESC, id`,
+  );
+  return rows.map((r) => ({
+    id: String(r.id),
+    createdAt: Number(r.created_at),
+    outcome: String(r.outcome),
+    seed: Number(r.seed),
+    trainShare: Number(r.train_share),
+    windowFrom: Number(r.window_from),
+    windowTo: Number(r.window_to),
+    customers: Number(r.customers),
+    experiences: Number(r.experiences),
+    parameters: parametersSchema.parse(JSON.parse(String(r.parameters))),
+    heldout: JSON.parse(String(r.heldout)) as HeldOut,
+    active: String(r.id) === active,
+  }));
 }

@@ -4,7 +4,8 @@
  * four stages; each touchpoint answers from its own quality profile; incidents
  * change a touchpoint's, a channel's or a leg's bad rate for a while; a bad
  * experience makes the next one likelier to be bad (contagion); and how a journey
- * went drives whether the customer churns, complains or buys again.
+ * went drives whether the customer churns, complains or buys again (the outcome
+ * model, below `journeyOutcome`).
  */
 import type { OutcomeEvent, Rating, RatingScale, TouchpointEvent } from '../../schemas/contracts.ts';
 import { RATING_SCALES } from '../../schemas/ratingScale.ts';
@@ -65,6 +66,59 @@ function ratingFor(scale: RatingScale, answer: Answer, random: () => number): Ra
   return { scale, value };
 }
 
+/**
+ * The outcome model. At the end of a journey one draw u decides the outcome:
+ *
+ *   pChurn   = 0.02 + 0.35·badShare + 0.08·[a bad experience at a moment of truth]
+ *   pOutcome = pChurn + (0.02 + 0.45·badShare) + 0.55·(1 - badShare)
+ *   u < pChurn: CHURNED; else u < pOutcome: COMPLAINED or REPURCHASED; else no outcome.
+ *
+ * badShare is the journey's share of bad experiences. Which of COMPLAINED and
+ * REPURCHASED a non-churn outcome is follows how the customer feels at the journey's
+ * end, and there moments of truth are decisive. What they feel is their memory of
+ * every experience so far, the journey just ended counting most:
+ *
+ *   v = Σ w_k x_k d_k / Σ w_k d_k,  w_k = MOT_OUTCOME_WEIGHT (4) at a moment of truth,
+ *       1 elsewhere,  d_k = 2^(-(t - t_k) / FELT_HALF_LIFE (1 h)) for bad and non-bad
+ *       experiences alike  (no experience yet: v = 0.7)
+ *
+ * and the outcome is a complaint with probability σ(12·(0.55 - v)), else a repurchase.
+ * So one experience at a moment of truth moves the outcome as much as four elsewhere,
+ * the touchpoints flagged moment_of_truth are the key drivers a calibration should find
+ * (docs/metrics.md, "Outcome calibration and key drivers"), and a bad experience weighs
+ * no more, and is remembered no longer, than any other in this part of the model.
+ *
+ * Churn and the chance of any outcome are as they were before the felt value came in,
+ * and u is the same single draw, so every touchpoint event (and every id) is the same
+ * as then: only the COMPLAINED / REPURCHASED split moved.
+ */
+export const MOT_OUTCOME_WEIGHT = 4;
+export const FELT_HALF_LIFE_MS = HOUR;
+const FELT_EMPTY = 0.7;
+const COMPLAINT_MIDPOINT = 0.55;
+const COMPLAINT_STEEPNESS = 12;
+
+/** The outcome of a journey that just ended, from the one draw u in [0, 1). The ratio feltX / feltW needs no decay to the end: one half-life fades both alike. */
+export function journeyOutcome(j: { experiences: number; bad: number; badAtMomentOfTruth: boolean; feltX: number; feltW: number }, u: number): OutcomeEvent['kind'] | null {
+  const badShare = j.experiences ? j.bad / j.experiences : 0;
+  const pChurn = 0.02 + 0.35 * badShare + (j.badAtMomentOfTruth ? 0.08 : 0);
+  // Summed as before the felt value came in, term by term, so the same u gives an outcome or not as then.
+  const pOutcome = pChurn + (0.02 + 0.45 * badShare) + 0.55 * (1 - badShare);
+  if (u < pChurn) return 'CHURNED';
+  if (u >= pOutcome) return null;
+  const felt = j.feltW > 0 ? j.feltX / j.feltW : FELT_EMPTY;
+  const pComplaint = 1 / (1 + Math.exp(-COMPLAINT_STEEPNESS * (COMPLAINT_MIDPOINT - felt)));
+  // u is uniform on [pChurn, pOutcome) here: its place in that span is the second chance.
+  return (u - pChurn) / (pOutcome - pChurn) < pComplaint ? 'COMPLAINED' : 'REPURCHASED';
+}
+
+/** x of an experience (docs/metrics.md, "Experience value and class"): of the rating, or 0 for an unrated bad one. */
+function experienceValue(rating: Rating | null): number {
+  if (!rating) return 0;
+  const s = RATING_SCALES[rating.scale];
+  return (rating.value - s.min) / (s.max - s.min);
+}
+
 interface CustomerState {
   journey: number;
   stage: number;
@@ -74,6 +128,10 @@ interface CustomerState {
   experiences: number;
   bad: number;
   badAtMomentOfTruth: boolean;
+  /** What the customer feels: Σ w x d and Σ w d, decayed to feltAt (journeyOutcome). */
+  feltX: number;
+  feltW: number;
+  feltAt: number;
 }
 
 export interface SimulateOptions {
@@ -110,7 +168,7 @@ export function* simulate({ scenario, catalogue = CATALOGUE }: SimulateOptions):
       // And with a past: as many of them as in a steady state had a bad last experience,
       // so the bad rate does not creep up over the first hours while contagion builds.
       const pastBad = random() < STEADY_PAST_BAD;
-      c = { journey: 0, stage: Math.floor(random() * STAGES.length), stepsLeft: 1 + Math.floor(random() * 2), lastBadAt: pastBad ? at : null, lastWasBad: pastBad, experiences: 0, bad: 0, badAtMomentOfTruth: false };
+      c = { journey: 0, stage: Math.floor(random() * STAGES.length), stepsLeft: 1 + Math.floor(random() * 2), lastBadAt: pastBad ? at : null, lastWasBad: pastBad, experiences: 0, bad: 0, badAtMomentOfTruth: false, feltX: 0, feltW: 0, feltAt: at };
       customers.set(n, c);
     }
     const gen = generation.get(n);
@@ -151,6 +209,11 @@ export function* simulate({ scenario, catalogue = CATALOGUE }: SimulateOptions):
     const experienced = rated || answer === 'bad';
     if (experienced) {
       c.experiences++;
+      const w = tp.momentOfTruth ? MOT_OUTCOME_WEIGHT : 1;
+      const fade = 2 ** (-(at - c.feltAt) / FELT_HALF_LIFE_MS);
+      c.feltX = c.feltX * fade + w * experienceValue(rating);
+      c.feltW = c.feltW * fade + w;
+      c.feltAt = at;
       c.lastWasBad = answer === 'bad';
       if (answer === 'bad') {
         c.bad++;
@@ -166,12 +229,7 @@ export function* simulate({ scenario, catalogue = CATALOGUE }: SimulateOptions):
 
     // The journey is over: how it went decides what the customer does next.
     const badShare = c.experiences ? c.bad / c.experiences : 0;
-    const pChurn = 0.02 + 0.35 * badShare + (c.badAtMomentOfTruth ? 0.08 : 0);
-    const pComplain = 0.02 + 0.45 * badShare;
-    const pRepurchase = 0.55 * (1 - badShare);
-    const u = random();
-    const kind: OutcomeEvent['kind'] | null =
-      u < pChurn ? 'CHURNED' : u < pChurn + pComplain ? 'COMPLAINED' : u < pChurn + pComplain + pRepurchase ? 'REPURCHASED' : null;
+    const kind = journeyOutcome(c, random());
     if (kind) {
       yield {
         kind: 'outcome',

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { experienceOf } from '../../processors/experience.ts';
 import { CATALOGUE } from '../../producers/simulator/catalogue.ts';
 import { parseDuration, readScenario, validateScenario, type Scenario } from '../../producers/simulator/scenario.ts';
-import { badRateAt, groundTruth, simulate, type SimEvent } from '../../producers/simulator/simulate.ts';
+import { badRateAt, groundTruth, journeyOutcome, MOT_OUTCOME_WEIGHT, simulate, type SimEvent } from '../../producers/simulator/simulate.ts';
 import type { TouchpointEvent } from '../../schemas/contracts.ts';
 import { touchpointEventSchema, outcomeEventSchema } from '../../schemas/contracts.ts';
 
@@ -135,10 +135,56 @@ describe('journey simulator', () => {
       const group = outcomes.filter((o) => pick(Number(o.attributes.bad_share)));
       return group.filter((o) => o.kind === kind).length / group.length;
     };
-    // Among journeys that ended with an outcome: churn odds rise by 0.35 per unit of bad share.
+    // Among journeys that ended with an outcome: churn odds rise by 0.35 per unit of bad share;
+    // complaints follow the felt value, which bad experiences pull down (journeyOutcome).
     expect(share((b) => b >= 0.5, 'CHURNED')).toBeGreaterThan(share((b) => b === 0, 'CHURNED') + 0.15);
     expect(share((b) => b >= 0.5, 'COMPLAINED')).toBeGreaterThan(share((b) => b === 0, 'COMPLAINED') + 0.15);
     expect(share((b) => b === 0, 'REPURCHASED')).toBeGreaterThan(share((b) => b >= 0.5, 'REPURCHASED') + 0.3);
+  });
+
+  it('keeps churn and the chance of any outcome as they were, so the touchpoint events stay the same', () => {
+    // The model before the felt value came in (the one draw u decided all of it):
+    const before = (badShare: number, badAtMot: boolean, u: number) => {
+      const pChurn = 0.02 + 0.35 * badShare + (badAtMot ? 0.08 : 0);
+      const pComplain = 0.02 + 0.45 * badShare;
+      const pRepurchase = 0.55 * (1 - badShare);
+      return u < pChurn ? 'CHURNED' : u < pChurn + pComplain + pRepurchase ? 'some' : null;
+    };
+    for (const [experiences, bad] of [[0, 0], [3, 0], [3, 1], [4, 2], [2, 2], [7, 3]] as const) {
+      for (const badAtMomentOfTruth of [false, true]) {
+        for (const felt of [0, 0.3, 0.55, 1]) {
+          for (let k = 0; k <= 1000; k++) {
+            const u = k / 1000 - 1e-9 * (k % 2);
+            const kind = journeyOutcome({ experiences, bad, badAtMomentOfTruth, feltX: felt, feltW: 1 }, u);
+            const was = before(experiences ? bad / experiences : 0, badAtMomentOfTruth, u);
+            expect(kind === 'CHURNED' ? 'CHURNED' : kind === null ? null : 'some', `${experiences}/${bad} ${badAtMomentOfTruth} ${felt} u=${u}`).toBe(was);
+          }
+        }
+      }
+    }
+  });
+
+  it('makes moments of truth decisive: a complaint or a repurchase follows the felt value, a moment of truth weighing 4', () => {
+    expect(MOT_OUTCOME_WEIGHT).toBe(4);
+    // Outside churn (no bad share here: pChurn 0.02, any outcome below 0.59), the share of the
+    // span that is COMPLAINED is σ(12·(0.55 - v)).
+    const complaintShare = (feltX: number, feltW: number) => {
+      let complained = 0;
+      const n = 100_000;
+      for (let k = 0; k < n; k++) {
+        const u = 0.02 + ((k + 0.5) / n) * 0.57;
+        if (journeyOutcome({ experiences: 0, bad: 0, badAtMomentOfTruth: false, feltX, feltW }, u) === 'COMPLAINED') complained++;
+      }
+      return complained / n;
+    };
+    // A bad experience (x = 0) at a moment of truth and three good ones (x = 0.75) elsewhere:
+    // v = (4·0 + 3·0.75) / (4 + 3) = 0.3214, σ(12·0.2286) = σ(2.743) = 0.9395.
+    expect(complaintShare(3 * 0.75, 7)).toBeCloseTo(0.9395, 3);
+    // The same four, the bad one elsewhere and one good one at the moment of truth:
+    // v = (0 + 2·0.75 + 4·0.75) / (1 + 2 + 4) = 0.6429, σ(12·(-0.0929)) = σ(-1.114) = 0.2471.
+    expect(complaintShare(4.5, 7)).toBeCloseTo(0.2471, 3);
+    // No experience yet: v = 0.7, σ(-1.8) = 0.1419.
+    expect(complaintShare(0, 0)).toBeCloseTo(0.1419, 3);
   });
 
   it('follows a daily rhythm: the afternoon is busier than the night', () => {
