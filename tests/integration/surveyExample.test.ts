@@ -17,7 +17,7 @@
  *
  * Nothing here is random: the survey is the committed file.
  */
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -262,6 +262,88 @@ describe('the airline survey example', () => {
       const mine = auc(scores, labels);
       expect(Math.abs(Number(r.auc) - mine), `bad weight ${b}: ${r.auc} vs ${mine}`).toBeLessThanOrEqual(0.00005 + 1e-9);
       expect(Number(r.journeys)).toBe(respondents.length);
+    }
+  });
+
+  it('calibrates against its labels: the key drivers are the generator\'s decisive touchpoints, a bad answer weighs less, and the active calibration reaches memory live and through a rebuild', { timeout: 300_000 }, async () => {
+    // The embedded store opens in one process at a time: the commands below open it themselves.
+    await store?.close();
+    store = undefined;
+    const calibrate = spawnCx(['calibrate', '--json', '--seed', '1', '--bootstrap', '20', '--activate'], env);
+    expect((await calibrate.exit).code, said(calibrate)).toBe(0);
+    const out = calibrate.output.join('');
+    const fit = JSON.parse(out.slice(out.indexOf('{'), out.lastIndexOf('}') + 1)) as {
+      id: string;
+      parameters: { touchpointWeights: Record<string, number>; badWeight: number; halfLifeDays: number; badFactor: number };
+      badWeight: { weight: number; low: number; high: number };
+      heldout: { samples: number; models: { model: string; auc: number; logLoss: number }[] };
+      keyDrivers: { touchpoint: string; weight: number; aucFall: number }[];
+      whereToStart: { touchpoint: string; rise: number }[];
+    };
+    const auc = Object.fromEntries(fit.heldout.models.map((m) => [m.model, m.auc]));
+    process.stderr.write(`surveyExample.test: ${fit.id} on ${fit.heldout.samples} held-out respondents: AUC plain mean ${auc.plain_mean?.toFixed(3)}, default memory ${auc.default_memory?.toFixed(3)}, calibrated ${auc.calibrated_memory?.toFixed(3)}; bad weight ${fit.badWeight.weight.toFixed(2)} [${fit.badWeight.low?.toFixed(2)}, ${fit.badWeight.high?.toFixed(2)}]; top drivers ${fit.keyDrivers.slice(0, 4).map((k) => `${k.touchpoint} ${k.weight.toFixed(2)}`).join(', ')}\n`);
+    // The label is a weighted mean of the answers with three decisive weights and a bad weight of 0.5 (examples/survey/README.md):
+    // the fitted model is that model's form, so it must beat both the plain mean and the default memory (m = 2 at the wrong
+    // touchpoints, bad = 1) on respondents it never saw.
+    expect(auc.calibrated_memory).toBeGreaterThan(auc.plain_mean as number);
+    expect(auc.calibrated_memory).toBeGreaterThan(auc.default_memory as number);
+    // The three largest weights are the decisive touchpoints, and a bad answer weighs less than 1, interval included.
+    const byWeight = [...fit.keyDrivers].sort((a, b) => b.weight - a.weight);
+    expect(byWeight.slice(0, 3).map((k) => k.touchpoint).sort()).toEqual([...DECISIVE].sort());
+    expect(fit.badWeight.weight).toBeLessThan(1);
+    expect(fit.badWeight.high).toBeLessThan(1);
+    // All answers at one instant: h and r cannot be told apart from the data, and stay the defaults.
+    expect([fit.parameters.halfLifeDays, fit.parameters.badFactor]).toEqual([config.memoryHalfLifeDays, config.badMemoryFactor]);
+
+    // Active: a rebuild puts the calibrated weights into history. A respondent's journey score is then the weighted mean
+    // with w = W[touchpoint] * (B if bad), all answers at one instant (every decay 1), and every row names the calibration.
+    const rebuild = spawnCx(['rebuild'], env);
+    expect((await rebuild.exit).code, said(rebuild)).toBe(0);
+    const W = fit.parameters.touchpointWeights;
+    const B = fit.parameters.badWeight;
+    const s = await openStore(config);
+    try {
+      const byRespondent = new Map<string, Answer[]>();
+      for (const a of csv.answers) byRespondent.set(a.respondent, [...(byRespondent.get(a.respondent) ?? []), a]);
+      const weighted = (mine: Answer[]) => {
+        const w = (a: Answer) => (W[a.q.touchpoint] ?? 1) * (a.value <= 2 ? B : 1);
+        return mine.reduce((sum, a) => sum + w(a) * x(a.value), 0) / mine.reduce((sum, a) => sum + w(a), 0);
+      };
+      const journeys = await s.query<{ customer_id: string; score: number; calibration_id: string }>(`SELECT customer_id, score, calibration_id FROM ${db}.journeys FINAL`);
+      expect(journeys.length).toBe(byRespondent.size);
+      const off = journeys.filter((j) => j.calibration_id !== fit.id || Math.abs(j.score - weighted(byRespondent.get(j.customer_id) ?? [])) > 1e-9);
+      expect(off.slice(0, 5)).toEqual([]);
+      const [ids] = await s.query<{ ids: string[] }>(`SELECT groupUniqArray(calibration_id) AS ids FROM ${db}.customer_memory FINAL`);
+      expect(ids?.ids).toEqual([fit.id]);
+    } finally {
+      await s.close();
+    }
+
+    // Live: a late respondent, replayed now, is folded by cx process with the active calibration's weights.
+    const late = join(mkdtempSync(join(tmpdir(), 'cx-survey-late-')), 'late.csv');
+    const [header, first] = readFileSync(CSV, 'utf8').split('\n');
+    const cells = (first as string).split(',');
+    const columns = (header as string).split(',');
+    cells[columns.indexOf('respondent_id')] = 'R-LATE-1';
+    cells[columns.indexOf('submitted')] = '2027-01-15T10:00:00Z';
+    writeFileSync(late, `${header}\n${cells.join(',')}\n`);
+    const replay = spawnCx(['replay', late, '--mapping', MAPPING], env);
+    expect((await replay.exit).code, said(replay)).toBe(0);
+    const processed = spawnCx(['process', '--until-idle'], env);
+    expect((await processed.exit).code, said(processed)).toBe(0);
+    expect(processed.output.join('')).toContain(`calibration ${fit.id}`);
+    const s2 = await openStore(config);
+    try {
+      const rows = await s2.query<{ calibration_id: string; weight: number; touchpoint: string; class: string }>(
+        `SELECT calibration_id, weight, touchpoint, class FROM ${db}.customer_memory FINAL WHERE customer_id = 'R-LATE-1'`,
+      );
+      expect(rows.length).toBeGreaterThan(0);
+      for (const r of rows) {
+        expect(r.calibration_id).toBe(fit.id);
+        expect(r.weight).toBeCloseTo((W[r.touchpoint] ?? 1) * (r.class === 'bad' ? B : 1), 12);
+      }
+    } finally {
+      await s2.close();
     }
   });
 });
