@@ -231,7 +231,7 @@ describe('every panel\'s SQL on a simulated run', () => {
     const [active, ...more] = await run('Active calibration');
     expect(more).toEqual([]);
     expect({ ...active, customers_n: Number(active?.customers_n), experiences_n: Number(active?.experiences_n) }).toMatchObject({
-      calibration: ACTIVE_ID, good_outcome: 'REPURCHASED', customers_n: fixture.customers, experiences_n: fixture.experiences, train_share: 0.5, bad_weight: 1.62, half_life_days: 24.5, bad_factor: 4.8,
+      calibration: ACTIVE_ID, good_outcome: fixture.outcome, customers_n: fixture.customers, experiences_n: fixture.experiences, train_share: 0.5, bad_weight: 1.62, half_life_days: 24.5, bad_factor: 4.8,
     });
     expect(Date.parse(`${String(active?.window_from).replace(' ', 'T')}Z`)).toBe(Date.parse(d.from));
 
