@@ -199,7 +199,8 @@ export class PartitionMetrics {
           if (list) list.push(e);
           else byCustomer.set(e.customer_id, [e]);
         }
-        for (const moment of byCustomer.values()) this.applyMoment(moment, out);
+        // Customers in id order: the per-minute sums then add up the same whatever the events' ids.
+        for (const id of [...byCustomer.keys()].sort()) this.applyMoment(byCustomer.get(id) as Touch[], out);
       }
       i = j;
     }

@@ -34,7 +34,8 @@ export const isGood = (t: { cls: ExperienceClass | null }): boolean => t.cls ===
 export function touchOf(e: TouchpointEvent): Touch {
   const exp = experienceOf(e);
   return {
-    event_id: e.event_id,
+    // Lower case, as the UUID columns store it: an upper-case resend is the same event to the dedup window.
+    event_id: e.event_id.toLowerCase(),
     t: e.occurred_at,
     customer_id: e.customer_id,
     journey_id: e.journey_id,

@@ -99,9 +99,10 @@ export function seenBefore(s: CustomerState, e: Touch, p: MetricParams): boolean
   seen[e.event_id] = e.t;
   s.seenCount = (s.seenCount ?? Object.keys(seen).length - 1) + 1;
   if (s.seenCount > p.dedupMaxIds) {
-    const keep = Math.floor((p.dedupMaxIds * 3) / 4);
-    const byAge = Object.entries(seen).sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1));
-    s.seen = Object.fromEntries(byAge.slice(0, keep));
+    // The newest three quarters stay, and always the id just seen.
+    const keep = Math.max(1, Math.floor((p.dedupMaxIds * 3) / 4));
+    const byAge = Object.entries(seen).filter(([id]) => id !== e.event_id).sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1));
+    s.seen = Object.fromEntries([[e.event_id, e.t], ...byAge.slice(0, keep - 1)]);
     s.seenCount = keep;
   }
   return false;

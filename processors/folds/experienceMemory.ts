@@ -19,6 +19,8 @@ export interface MemoryAccumulators {
   /** Bad class. */
   bx: number;
   bw: number;
+  /** The sums are 2^-scale times their true value (set only after a decay of hundreds of half-lives). */
+  scale?: number;
 }
 
 export interface MemoryState extends MemoryAccumulators {
@@ -41,11 +43,25 @@ export interface MemoryUpdate {
   experiences: number;
 }
 
+/**
+ * The decay factors from the accumulators' time to `dt` later, for the non-bad and the
+ * bad class, and the power of two `k` they carry on top: after hundreds of half-lives
+ * (a short calibrated h, a long silence) the sums would underflow to 0 and lose the
+ * memory, so the larger class is brought back near 1 by 2^k. M is a ratio of the sums
+ * and does not change; `scale` remembers the shift.
+ */
+function decayFactors(a: MemoryAccumulators, dt: number, p: MetricParams): [number, number, number] {
+  const eg = -dt / p.halfLifeMs;
+  const eb = -dt / (p.badFactor * p.halfLifeMs);
+  const top = Math.max(a.gw > 0 ? Math.log2(a.gw) + eg : -Infinity, a.bw > 0 ? Math.log2(a.bw) + eb : -Infinity);
+  const k = top < -600 && Number.isFinite(top) ? Math.floor(-top) : 0;
+  return [2 ** (eg + k), 2 ** (eb + k), k];
+}
+
 /** M at time t (t at or after the accumulators' time); null with no experience at all. */
 export function memoryAt(a: MemoryAccumulators, t: number, p: MetricParams): number | null {
   const dt = t - a.t;
-  const dg = dt === 0 ? 1 : 2 ** (-dt / p.halfLifeMs);
-  const db = dt === 0 ? 1 : 2 ** (-dt / (p.badFactor * p.halfLifeMs));
+  const [dg, db] = dt === 0 ? [1, 1] : decayFactors(a, dt, p);
   const w = a.gw * dg + a.bw * db;
   return w > 0 ? (a.gx * dg + a.bx * db) / w : null;
 }
@@ -54,13 +70,30 @@ export function memoryAt(a: MemoryAccumulators, t: number, p: MetricParams): num
 function accumulateDecay(a: MemoryAccumulators, t: number, p: MetricParams): void {
   const dt = t - a.t;
   if (dt === 0) return;
-  const dg = 2 ** (-dt / p.halfLifeMs);
-  const db = 2 ** (-dt / (p.badFactor * p.halfLifeMs));
+  const [dg, db, k] = decayFactors(a, dt, p);
   a.gx *= dg;
   a.gw *= dg;
   a.bx *= db;
   a.bw *= db;
   a.t = t;
+  if (k) a.scale = (a.scale ?? 0) - k;
+}
+
+/** The sums' true weight (they are 2^-scale times it after a long decay). */
+const trueWeight = (a: MemoryAccumulators) => (a.gw + a.bw) * 2 ** (a.scale ?? 0);
+
+/**
+ * Back to true units before new experiences are added: whatever was shifted is below
+ * 2^-600 of a new experience's weight, so in double precision it is 0 beside it.
+ */
+function unscale(a: MemoryAccumulators): void {
+  if (!a.scale) return;
+  const f = 2 ** a.scale;
+  a.gx *= f;
+  a.gw *= f;
+  a.bx *= f;
+  a.bw *= f;
+  a.scale = 0;
 }
 
 /**
@@ -70,7 +103,8 @@ function accumulateDecay(a: MemoryAccumulators, t: number, p: MetricParams): voi
 export function experienceWeight(e: Pick<ExperienceTouch, 'touchpoint' | 'mot' | 'cls'>, p: MetricParams): number {
   const c = p.calibration;
   if (!c) return e.mot ? p.motWeight : 1;
-  return (c.touchpointWeights[e.touchpoint] ?? 1) * (e.cls === 'bad' ? c.badWeight : 1);
+  const w = Object.hasOwn(c.touchpointWeights, e.touchpoint) ? (c.touchpointWeights[e.touchpoint] as number) : 1;
+  return w * (e.cls === 'bad' ? c.badWeight : 1);
 }
 
 /** Adds an experience at the accumulators' own time. */
@@ -88,6 +122,7 @@ function addExperience(a: MemoryAccumulators, e: ExperienceTouch, p: MetricParam
 /** Adds one experience to the accumulators (in place) and returns them. */
 export function accumulate<A extends MemoryAccumulators>(a: A, e: ExperienceTouch, p: MetricParams): A {
   accumulateDecay(a, e.t, p);
+  unscale(a);
   addExperience(a, e, p);
   return a;
 }
@@ -113,8 +148,10 @@ export function experienceMemoryMoment(state: MemoryState | undefined, moment: r
   const s: MemoryState = state ?? { t, gx: 0, gw: 0, bx: 0, bw: 0, n: 0, unansweredBadSince: null };
   // Decay the accumulators to this moment once; M before it is read off them.
   accumulateDecay(s, t, p);
-  const w0 = s.gw + s.bw;
-  const before = s.n === 0 || w0 === 0 ? null : (s.gx + s.bx) / w0;
+  const stored = s.gw + s.bw;
+  const before = s.n === 0 || stored === 0 ? null : (s.gx + s.bx) / stored;
+  const w0 = trueWeight(s);
+  unscale(s);
   let sumW = 0;
   let anyBad = false;
   let anyGood = false;

@@ -837,3 +837,22 @@ describe('simultaneous experiences: docs/metrics.md\'s worked example', () => {
     expect(out3.spirals[0]?.event.run.path.slice(0, 3)).toEqual(['checkout', 'parcel_delivery', 'support_call']);
   });
 });
+
+describe('memory after hundreds of half-lives (a short calibrated h and a long silence)', () => {
+  // h = 1 h, r = 1: 60 days of silence are 1,440 half-lives, and 2^-1440 is below the smallest double: the sums
+  // would underflow to 0 and the memory before the next experience would be lost (null, a "first" experience).
+  const q: MetricParams = { ...p, halfLifeMs: HOUR_MS, badFactor: 1 };
+  it('keeps the memory before the next experience, and the change of memory, as the formula has them', () => {
+    const a = experience({ t: T0, rating: csat(4) }); // x 0.75
+    const b = experience({ t: T0 + 60 * DAY_MS, rating: csat(2) }); // x 0.25
+    const first = experienceMemory(undefined, a, q);
+    expect(memoryAt(first.state, T0 + 60 * DAY_MS, q)).toBe(0.75); // r = 1: both fade alike, M stays 0.75
+    const second = experienceMemory(first.state, b, q);
+    // M_before = 0.75 (the ratio does not decay). W_before = 2^-1440 ~ 0 beside w = 1, so M_after = 0.25 and the
+    // impact is 1 * (0.25 - 0.75) / (0 + 1) = -0.5.
+    expect(second.out.before).toBe(0.75);
+    expect(second.out.after).toBe(0.25);
+    expect(second.out.impact).toBe(-0.5);
+    expect(second.out.experiences).toBe(2);
+  });
+});
