@@ -17,7 +17,7 @@ import type { MemoryUpdate } from './folds/experienceMemory.ts';
 import type { Pending } from './folds/eventTime.ts';
 import type { JourneyState } from './folds/journey.ts';
 import type { Cell, CellAggregate } from './folds/legConsistency.ts';
-import { DAY_MS, MINUTE_MS, minuteOf, type MetricParams } from './params.ts';
+import { calibrationIdOf, DAY_MS, MINUTE_MS, minuteOf, type MetricParams } from './params.ts';
 import { byContent, type ExperienceTouch, type Touch } from './touch.ts';
 
 const isEmpty = (o: object) => {
@@ -45,6 +45,8 @@ export interface PartitionClock {
   flushes: number;
   /** Duplicates skipped so far (docs/metrics.md, "Duplicates"); absent in state saved before them. */
   duplicates?: number;
+  /** The calibration whose weights built the memory in this state ('' = the defaults; absent in older state). */
+  calibrationId?: string;
 }
 
 /** What one or more steps produced, ready to become rows. */
@@ -85,7 +87,17 @@ export class PartitionMetrics {
       ? (JSON.parse(restored.meta) as PartitionClock)
       : { clock: newEventClock(), cells: {}, transitions: {}, departments: {}, sweptDay: 0, offset: '-1', flushes: 0 };
     if (restored) for (const [id, json] of restored.customers) this.customers.set(id, JSON.parse(json) as CustomerState);
+    const calibration = calibrationIdOf(p);
+    if (restored && (this.s.calibrationId ?? '') !== calibration) this.calibrationChangedFrom = this.s.calibrationId ?? '';
+    this.s.calibrationId = calibration;
   }
+
+  /**
+   * Set when the restored state's memory was built with other weights than these
+   * parameters' (a calibration activated or changed since): from here on the sums mix
+   * both, until `npx cx rebuild` recomputes history with one set.
+   */
+  readonly calibrationChangedFrom: string | undefined;
 
   /** Duplicates this partition has skipped, ever (kept in its checkpoint). */
   get duplicates(): number {

@@ -137,8 +137,8 @@ function printFit(id: string, read: StoredCalibrationData, fit: CalibrationFit, 
   out.push('');
   out.push(`Stored as ${id} in the calibrations table.`);
   out.push(activated
-    ? `Active now: \`cx process\` and \`npm start\` use its weights (\`npx cx calibrate activate none\` goes back to the defaults).`
-    : `Activate it with \`npx cx calibrate activate ${id}\` (then \`cx process\` and \`npm start\` use its weights), or rerun with --activate.`);
+    ? `Active now: \`cx process\` and \`npm start\` use its weights from their next start; \`npx cx rebuild\` recomputes history with them (\`npx cx calibrate activate none\` goes back to the defaults).`
+    : `Activate it with \`npx cx calibrate activate ${id}\` (then \`cx process\` and \`npm start\` use its weights from their next start, and \`npx cx rebuild\` brings history to them), or rerun with --activate.`);
   process.stdout.write(`${out.join('\n')}\n`);
 }
 
@@ -284,6 +284,7 @@ export function calibrateCommand(program: Command): void {
         await activateCalibration(store, target);
         const now = await activeCalibrationId(store);
         process.stdout.write(now === '' ? 'No calibration is active: memory uses the defaults (m at a moment of truth, h and r from the configuration).\n' : `Active calibration: ${now}.\n`);
+        process.stdout.write('Running `cx process` or `npm start` take it at their next start; until `npx cx rebuild`, memory already stored keeps the weights it was built with.\n');
       }),
     );
 }

@@ -245,6 +245,12 @@ export class MetricsWorker extends EventEmitter {
     } else if (meta) {
       this.stats.restoredCustomers += pm.customers.size;
       log.info({ topic, partition, offset: String(pm.offset), customers: pm.customers.size, ms: Math.round(performance.now() - t) }, 'metrics: restored partition state');
+      if (pm.calibrationChangedFrom !== undefined) {
+        log.warn(
+          { topic, partition, builtWith: pm.calibrationChangedFrom || 'the defaults', now: calibrationIdOf(params) || 'the defaults' },
+          'metrics: this partition\'s memory was built with other weights than the ones in force now; new experiences add to it with the new weights. `npx cx rebuild` recomputes history with one set',
+        );
+      }
       this.stats.watermarks[partition] = pm.watermark;
       this.countDuplicates(partition, pm);
     }
