@@ -13,7 +13,7 @@ import { openMigratedStore } from '../../platform/pipeline.ts';
 import { calibrate, formatDays, type CalibrationFit } from '../../processors/calibration/calibrate.ts';
 import { parseOutcomeRule } from '../../processors/calibration/outcomeRules.ts';
 import { readCalibrationData, type StoredCalibrationData } from '../../processors/calibration/readCalibrationData.ts';
-import { DEFAULT_PARAMS } from '../../processors/params.ts';
+import { metricParams } from '../../processors/params.ts';
 import { numberOption } from '../options.ts';
 
 interface CalibrateOptions {
@@ -165,7 +165,7 @@ async function runFit(o: CalibrateOptions): Promise<void> {
     const progress = progressDisplay();
     let fit: CalibrationFit;
     try {
-      fit = calibrate(read.data, { seed: o.seed, trainShare: o.trainShare, bootstrap: o.bootstrap, reference: DEFAULT_PARAMS, onProgress: (p) => progress.update(p) });
+      fit = calibrate(read.data, { seed: o.seed, trainShare: o.trainShare, bootstrap: o.bootstrap, reference: metricParams(config), onProgress: (p) => progress.update(p) });
     } finally {
       progress.stop();
     }

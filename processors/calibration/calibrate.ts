@@ -34,7 +34,7 @@ export interface CalibrateOptions {
   trainShare: number;
   /** Bootstrap resamples for the intervals. */
   bootstrap: number;
-  /** The uncalibrated memory to compare with: its m, h and r (DEFAULT_PARAMS). */
+  /** The uncalibrated memory to compare with, and the h and r kept when they are not fitted: the configured m, h and r (`cx calibrate` passes metricParams(config)). */
   reference: Pick<MetricParams, 'halfLifeMs' | 'badFactor' | 'motWeight'>;
   grid?: { halfLifeDays: readonly number[]; badFactors: readonly number[] };
   minSamplesPerLabel?: number;
