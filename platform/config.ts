@@ -82,7 +82,7 @@ export const SETTINGS = {
   momentOfTruthWeight: ['CX_MOMENT_OF_TRUTH_WEIGHT', positiveNumber('a weight').default(2), 'm: weight of an experience at a moment of truth in memory (others weigh 1).'],
   stoolThreshold: ['CX_STOOL_THRESHOLD', share.default(0.6), 'E: the stool stands when every leg score is at least this.'],
   atRiskMemory: ['CX_AT_RISK_MEMORY', share.default(0.5), 'A customer whose memory is below this, with a bad experience not yet followed by a good one, is at risk.'],
-  dedupWindowHours: ['CX_DEDUP_WINDOW_HOURS', positiveNumber('hours').optional(), 'Dedup window: a touchpoint event whose event_id a customer already had within this many hours (event time) of their newest event is a duplicate and changes no result. Unset: H (CX_HORIZON_DAYS).'],
+  dedupWindowHours: ['CX_DEDUP_WINDOW_HOURS', positiveNumber('hours').optional(), 'Dedup window: a touchpoint event whose event_id its customer already had is a duplicate and changes no result; an id is kept while its event time is at most this many hours behind the partition's watermark (forgotten at the daily sweep). Unset: H (CX_HORIZON_DAYS).'],
   dedupMaxIds: ['CX_DEDUP_MAX_IDS', positiveInt.default(512), 'Most event ids one customer\'s dedup window keeps (its memory bound, about 55 bytes each in the checkpoint); past it the oldest are forgotten first.'],
   minCellExperiences: ['CX_CELL_MIN_EXPERIENCES', positiveInt.default(5), 'n_min: experiences a (channel, touchpoint) needs in a window to count as a cell in leg consistency.'],
   consistencyWindowMinutes: ['CX_CONSISTENCY_WINDOW_MINUTES', wholeNumber(1, 1440).default(15), 'Length of the live sliding window of leg consistency, emitted each minute of event time.'],

@@ -22,7 +22,7 @@ export interface MetricParams {
   nMin: number;
   windowMinutes: number;
   latenessMs: number;
-  /** An event id seen for a customer within this much event time of their newest event is a duplicate (docs/metrics.md, "Duplicates"). */
+  /** A customer's event ids are kept while at most this much event time behind the partition's watermark: an arrival with one of them is a duplicate (docs/metrics.md, "Duplicates"). */
   dedupWindowMs: number;
   /** Most event ids a customer's dedup window holds (its memory bound); the oldest go first. */
   dedupMaxIds: number;

@@ -51,7 +51,7 @@ export function resultRows(out: MetricOutputs, partition: number, p: MetricParam
     customer_memory: out.memory.map(({ touch: e, update: m }) => ({
       customer_id: e.customer_id, event_id: e.event_id, occurred_at: chTime(e.t), channel: e.channel, touchpoint: e.touchpoint,
       department: e.department, x: e.x, class: e.cls, weight: m.weight, memory_before: m.before, memory: m.after,
-      at_risk: m.atRisk, recoverable: m.recoverable, experiences: m.experiences, calibration_id,
+      at_risk: m.atRisk, recoverable: m.recoverable, experiences: m.experiences, memory_impact: m.impact, calibration_id,
     })),
     journeys: [...out.journeys].map(([journey, customerId]) => {
       const j = summarizeJourney(customerId, journey, p);

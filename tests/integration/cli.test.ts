@@ -19,7 +19,7 @@ describe('the cx command', () => {
     const run = cx(['start', '--duration', '6', '--rate', '300', '--bad-every', '100'], env);
     expect(run.status, run.stdout + run.stderr).toBe(0);
     expect(run.stdout).toContain('Emitting 300 events/s. Ctrl-C to stop.');
-    expect(run.stdout).toMatch(/produced [\d,]+ · rows [\d,]+ touchpoints \+ [\d,]+ outcomes · dead letters [\d,]+ · lag [\d,]+/);
+    expect(run.stdout).toMatch(/produced [\d,]+ · rows [\d,]+ touchpoints \+ [\d,]+ outcomes · dead letters [\d,]+ · duplicates [\d,]+ · lag [\d,]+/);
     // How far the results are final: a time once every partition has a checkpoint, until then "not yet".
     expect(run.stdout).toMatch(/ · complete to( \d\d:\d\d:\d\d UTC|: not yet \(a partition has no checkpoint\)) · /);
     expect(run.stdout).toMatch(/results complete to/);

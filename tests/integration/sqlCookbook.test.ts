@@ -467,27 +467,32 @@ describe('docs/sql.md, the analyst cookbook, on a simulated run', () => {
 
   it('time to recover: episodes and answered episodes per touchpoint, recounted walking each customer\'s raw experiences', async () => {
     const { rows } = await answer(/get over a bad experience/);
-    const raw = await q<{ customer_id: string; channel: string; touchpoint: string; cls: string }>(`
-      SELECT customer_id, channel, touchpoint, cls FROM (${RAW_EXPERIENCES()}) ORDER BY customer_id, occurred_at, eid`);
+    const raw = await q<{ customer_id: string; occurred_at: string; channel: string; touchpoint: string; cls: string }>(`
+      SELECT customer_id, occurred_at, channel, touchpoint, cls FROM (${RAW_EXPERIENCES()}) ORDER BY customer_id, occurred_at, touchpoint, channel`);
     // An episode opens on a bad experience with no episode open, and is answered by the next good or impressed one
-    // (metrics.md: only those answer a bad experience; neutral ones do not).
+    // (metrics.md: only those answer a bad experience; neutral ones do not). Experiences at one instant are one moment
+    // (metrics.md, "Simultaneous experiences"): its good answers an episode opened before it, never its own bad ones,
+    // and an episode it opens starts at its first bad experience by touchpoint, then channel.
     const count = new Map<string, { episodes: number; answered: number }>();
-    let customer = '';
     let open: string | null = null;
-    for (const e of raw) {
-      if (e.customer_id !== customer) {
-        customer = e.customer_id;
-        open = null;
-      }
-      if (e.cls === 'bad' && open === null) {
-        open = `${e.channel} / ${e.touchpoint}`;
-        const c = count.get(open) ?? { episodes: 0, answered: 0 };
-        c.episodes++;
-        count.set(open, c);
-      } else if ((e.cls === 'good' || e.cls === 'impressed') && open !== null) {
+    for (let i = 0; i < raw.length;) {
+      const first = raw[i] as (typeof raw)[number];
+      let j = i;
+      while (j < raw.length && raw[j]?.customer_id === first.customer_id && raw[j]?.occurred_at === first.occurred_at) j++;
+      if (i === 0 || raw[i - 1]?.customer_id !== first.customer_id) open = null;
+      const moment = raw.slice(i, j);
+      if (open !== null && moment.some((e) => e.cls === 'good' || e.cls === 'impressed')) {
         (count.get(open) as { answered: number }).answered++;
         open = null;
       }
+      const bad = moment.find((e) => e.cls === 'bad');
+      if (bad && open === null) {
+        open = `${bad.channel} / ${bad.touchpoint}`;
+        const c = count.get(open) ?? { episodes: 0, answered: 0 };
+        c.episodes++;
+        count.set(open, c);
+      }
+      i = j;
     }
     const theirs = Object.fromEntries(rows.map((r) => [`${r.channel} / ${r.touchpoint}`, { episodes: Number(r.episodes), answered: Number(r.answered) }]));
     expect(theirs).toEqual(Object.fromEntries(count));

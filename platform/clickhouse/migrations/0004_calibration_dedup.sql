@@ -38,6 +38,9 @@ ORDER BY activated_at;
 -- Bad moments of a spiral (docs/metrics.md, "Simultaneous experiences"); length counts its bad experiences.
 ALTER TABLE {{database}}.death_spirals ADD COLUMN IF NOT EXISTS steps UInt32 DEFAULT length;
 
+-- Each experience's share of its moment's change of memory (docs/metrics.md, "Simultaneous experiences"): what
+-- department_impact sums; memory - memory_before is the whole moment's change, on every row of it.
+ALTER TABLE {{database}}.customer_memory ADD COLUMN IF NOT EXISTS memory_impact Nullable(Float64);
 ALTER TABLE {{database}}.customer_memory ADD COLUMN IF NOT EXISTS calibration_id LowCardinality(String) DEFAULT '';
 ALTER TABLE {{database}}.journeys ADD COLUMN IF NOT EXISTS calibration_id LowCardinality(String) DEFAULT '';
 ALTER TABLE {{database}}.department_impact ADD COLUMN IF NOT EXISTS calibration_id LowCardinality(String) DEFAULT '';
