@@ -8,7 +8,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Channel, Leg, Outcome, RatingScale, Stage } from '../../schemas/contracts.ts';
 import { experienceOf } from '../../processors/experience.ts';
-import { DAY_MS, DEFAULT_PARAMS, HOUR_MS, MINUTE_MS, type MetricParams } from '../../processors/params.ts';
+import { DAY_MS, DEFAULT_PARAMS, HOUR_MS, MINUTE_MS, withCalibration, type MetricParams } from '../../processors/params.ts';
 import { isExperience, touchOf, type ExperienceTouch, type Touch } from '../../processors/touch.ts';
 import { experienceMemory, memoryAt, type MemoryState } from '../../processors/folds/experienceMemory.ts';
 import { channelDrop, type PreviousExperience } from '../../processors/folds/channelDrop.ts';
@@ -854,5 +854,24 @@ describe('memory after hundreds of half-lives (a short calibrated h and a long s
     expect(second.out.after).toBe(0.25);
     expect(second.out.impact).toBe(-0.5);
     expect(second.out.experiences).toBe(2);
+  });
+});
+
+describe('a checkpoint remembers the calibration its memory was built with', () => {
+  const calibrated = withCalibration(p, { id: 'cal-test', touchpointWeights: { checkout: 3 }, badWeight: 0.5, halfLifeDays: 30, badFactor: 7 });
+  it('flags a restore under other weights, and not one under the same', () => {
+    const pm = new PartitionMetrics(p);
+    const out = new MetricOutputs();
+    pm.arrive(experience({ t: T0, rating: csat(2) }), '0', out);
+    pm.flush(out);
+    const cp = pm.checkpoint();
+    expect(JSON.parse(cp.meta).calibrationId).toBe('');
+    const same = new PartitionMetrics(p, { meta: cp.meta, customers: cp.customers });
+    expect(same.calibrationChangedFrom).toBeUndefined();
+    const other = new PartitionMetrics(calibrated, { meta: cp.meta, customers: cp.customers });
+    expect(other.calibrationChangedFrom).toBe('');
+    // From then on the checkpoint says the new weights: the next restore under them is not flagged again.
+    const again = new PartitionMetrics(calibrated, { meta: other.checkpoint().meta, customers: [] });
+    expect(again.calibrationChangedFrom).toBeUndefined();
   });
 });
