@@ -1,7 +1,7 @@
 /**
  * Key drivers: the panels over the active calibration (docs/metrics.md, "Outcome
  * calibration"), which `npx cx calibrate` stores in `calibrations` with its figures as
- * JSON (platform/clickhouse/calibrations.ts: KeyDriver, StartingPoint, HeldOut). The
+ * JSON (processors/calibration/stored.ts: KeyDriver, StartingPoint, HeldOut). The
  * active one is the last row of `calibration_activations` ('' = back to the defaults).
  *
  * A calibration is fitted over its own window and stays active until another is: these

@@ -23,7 +23,7 @@ import { loadConfig, type Config } from '../platform/config.ts';
 import { consumerLag } from '../platform/kafka/lag.ts';
 import { createLogger } from '../platform/log.ts';
 import { alertStage, connectKafka, connectProducer, metricsWorker, notifyWorker, openMigratedStore, rawIngest } from '../platform/pipeline.ts';
-import { activateCalibration, saveCalibration } from '../platform/clickhouse/calibrations.ts';
+import { activateCalibration, saveCalibration } from '../processors/calibration/stored.ts';
 import type { Store } from '../platform/clickhouse/store.ts';
 import { ConsoleNotifier } from '../processors/alerting/console.ts';
 import { validateScenario } from '../producers/simulator/scenario.ts';

@@ -5,7 +5,7 @@ import { InvalidArgumentError, type Command } from 'commander';
 import {
   activateCalibration, activeCalibrationId, calibrationById, listCalibrations, saveCalibration,
   type CalibrationRecord, type CalibrationSummary, type ScoreModel,
-} from '../../platform/clickhouse/calibrations.ts';
+} from '../../processors/calibration/stored.ts';
 import type { Store } from '../../platform/clickhouse/store.ts';
 import { loadConfig } from '../../platform/config.ts';
 import { createLogger } from '../../platform/log.ts';

@@ -1,6 +1,6 @@
 import cliProgress from 'cli-progress';
 import { InvalidArgumentError, type Command } from 'commander';
-import { activeCalibration, calibrationById } from '../../platform/clickhouse/calibrations.ts';
+import { activeCalibration, calibrationById } from '../../processors/calibration/stored.ts';
 import { loadConfig } from '../../platform/config.ts';
 import { createLogger } from '../../platform/log.ts';
 import { connectKafka, openMigratedStore } from '../../platform/pipeline.ts';

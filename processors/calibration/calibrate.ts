@@ -7,7 +7,7 @@
  * start". Pure and deterministic: the same data and options give the same figures.
  */
 import { createHash } from 'node:crypto';
-import type { HeldOut, KeyDriver, StartingPoint } from '../../platform/clickhouse/calibrations.ts';
+import type { HeldOut, KeyDriver, StartingPoint } from './stored.ts';
 import { seededRandom } from '../../producers/random.ts';
 import type { MetricParams } from '../params.ts';
 import { experienceWeight } from '../folds/experienceMemory.ts';

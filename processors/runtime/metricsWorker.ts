@@ -16,7 +16,7 @@ import { whileHeartbeating, type GroupConsumerOptions } from '../../platform/kaf
 import type { Logger } from '../../platform/log.ts';
 import type { SchemaRegistry } from '../../schemas/registry.ts';
 import { stoolWindow, type Cell, type StoolWindow, type StoolWindowState } from '../folds/legConsistency.ts';
-import { activeCalibration } from '../../platform/clickhouse/calibrations.ts';
+import { activeCalibration } from '../calibration/stored.ts';
 import { calibrationIdOf, MINUTE_MS, withCalibration, type MetricParams } from '../params.ts';
 import { inputEndWatermark, MetricOutputs, PartitionMetrics } from '../partitionMetrics.ts';
 import { touchOf } from '../touch.ts';

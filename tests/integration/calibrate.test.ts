@@ -19,7 +19,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { activeCalibrationId } from '../../platform/clickhouse/calibrations.ts';
+import { activeCalibrationId } from '../../processors/calibration/stored.ts';
 import { openStore } from '../../platform/clickhouse/store.ts';
 import { CATALOGUE } from '../../producers/simulator/catalogue.ts';
 import { FELT_HALF_LIFE_MS } from '../../producers/simulator/simulate.ts';

@@ -131,7 +131,7 @@ describe('cx report', () => {
     journeys = { status: j.status, stderr: j.stderr, html: j.status === 0 ? readFileSync(join(dir, 'journeys.html'), 'utf8') : '' };
     const back = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e',
       `import { openStore } from ${JSON.stringify(join(ROOT, 'platform/clickhouse/store.ts'))};
-       import { activateCalibration } from ${JSON.stringify(join(ROOT, 'platform/clickhouse/calibrations.ts'))};
+       import { activateCalibration } from ${JSON.stringify(join(ROOT, 'processors/calibration/stored.ts'))};
        import { loadConfig } from ${JSON.stringify(join(ROOT, 'platform/config.ts'))};
        const store = await openStore(loadConfig());
        await activateCalibration(store, '');

@@ -4,9 +4,9 @@
  * active one (or the one named) as memory weights (processors/params.ts, Calibration).
  */
 import { z } from 'zod';
-import type { Calibration } from '../../processors/params.ts';
-import { chTime } from '../../processors/runtime/rawRows.ts';
-import type { Store } from './store.ts';
+import type { Calibration } from '../params.ts';
+import { chTime } from '../runtime/rawRows.ts';
+import type { Store } from '../../platform/clickhouse/store.ts';
 
 const parametersSchema = z.object({
   touchpointWeights: z.record(z.string(), z.number().nonnegative().finite()),
@@ -117,20 +117,10 @@ export async function activeCalibration(store: Store): Promise<Calibration | nul
 }
 
 /** A stored calibration as `cx calibrate list` shows it. */
-export interface CalibrationSummary {
-  id: string;
-  createdAt: number;
-  outcome: string;
-  seed: number;
-  trainShare: number;
-  windowFrom: number;
-  windowTo: number;
-  customers: number;
-  experiences: number;
+export type CalibrationSummary = Pick<CalibrationRecord, 'id' | 'createdAt' | 'outcome' | 'seed' | 'trainShare' | 'windowFrom' | 'windowTo' | 'customers' | 'experiences' | 'heldout'> & {
   parameters: Omit<Calibration, 'id'>;
-  heldout: HeldOut;
   active: boolean;
-}
+};
 
 /** Every stored calibration, newest first, the active one marked. */
 export async function listCalibrations(store: Store): Promise<CalibrationSummary[]> {
