@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import type { Admin } from 'kafkajs';
 import { loadConfig, type Config } from '../platform/config.ts';
 import { createLogger } from '../platform/log.ts';
+import { openStore, type Store } from '../platform/clickhouse/store.ts';
 import { connectKafka, connectProducer, openMigratedStore, rawIngest } from '../platform/pipeline.ts';
 
 /**
@@ -84,6 +85,16 @@ export async function startPipeline(config: Config) {
 }
 
 export type TestPipeline = Awaited<ReturnType<typeof startPipeline>>;
+
+/** Opens the store of `config` for `f` and closes it after (the embedded one opens in one process at a time). */
+export async function withStore<T>(config: Config, f: (s: Store) => Promise<T>): Promise<T> {
+  const store = await openStore(config);
+  try {
+    return await f(store);
+  } finally {
+    await store.close();
+  }
+}
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 

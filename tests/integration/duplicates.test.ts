@@ -11,7 +11,6 @@
  */
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openStore } from '../../platform/clickhouse/store.ts';
 import type { Config } from '../../platform/config.ts';
 import { createLogger } from '../../platform/log.ts';
 import { connectKafka, connectProducer, type Connected } from '../../platform/pipeline.ts';
@@ -20,7 +19,7 @@ import { seededRandom } from '../../producers/random.ts';
 import { takeSimulated } from '../../producers/simulator/simulate.ts';
 import type { TouchpointProducer } from '../../producers/touchpointProducer.ts';
 import type { OutcomeEvent, TouchpointEvent } from '../../schemas/contracts.ts';
-import { isolatedConfig, said, spawnCx } from '../helpers.ts';
+import { isolatedConfig, said, spawnCx, withStore } from '../helpers.ts';
 
 const SEED = Number(process.env.CX_TEST_SEED ?? Date.now() % 1_000_000);
 const log = createLogger('error', 'test');
@@ -49,9 +48,8 @@ async function untilIdle(s: Side): Promise<string> {
 }
 
 /** Every row of every result table, all columns, in a stable order. */
-async function dump(config: Config): Promise<Record<string, unknown[]>> {
-  const store = await openStore(config);
-  try {
+function dump(config: Config): Promise<Record<string, unknown[]>> {
+  return withStore(config, async (store) => {
     const db = config.clickhouseDatabase;
     const out: Record<string, unknown[]> = {};
     for (const t of RESULT_TABLES) {
@@ -62,9 +60,7 @@ async function dump(config: Config): Promise<Record<string, unknown[]>> {
     out.raw = await store.query(`SELECT (SELECT count() FROM ${db}.touchpoint_events FINAL) AS touchpoints, (SELECT count() FROM ${db}.outcome_events FINAL) AS outcomes`);
     out.duplicates = await store.query(`SELECT sum(JSONExtractUInt(state, 'duplicates')) AS n FROM ${db}.processor_state FINAL WHERE stage = 'metrics' AND key = ''`);
     return out;
-  } finally {
-    await store.close();
-  }
+  });
 }
 
 let a: Side;

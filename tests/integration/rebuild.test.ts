@@ -22,17 +22,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Admin, Consumer } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openStore, type Store } from '../../platform/clickhouse/store.ts';
+import type { Store } from '../../platform/clickhouse/store.ts';
 import { createLogger } from '../../platform/log.ts';
 import { connectKafka, type Connected } from '../../platform/pipeline.ts';
 import { seededRandom } from '../../producers/random.ts';
 import { CLASS_SQL, X_SQL } from '../experienceSql.ts';
-import { isolatedConfig, said, spawnCx, waitFor, type CxProcess } from '../helpers.ts';
+import { isolatedConfig, said, spawnCx, waitFor, withStore as withStoreOf, type CxProcess } from '../helpers.ts';
 
 const seed = Number(process.env.CX_TEST_SEED ?? Date.now() % 1_000_000);
 const random = seededRandom(seed);
 const HALF_LIFE_DAYS = 0.01;
 const { env, config } = isolatedConfig({ CX_TOPIC_PARTITIONS: '3', CX_MEMORY_HALF_LIFE_DAYS: String(HALF_LIFE_DAYS) });
+const withStore = <T>(f: (s: Store) => Promise<T>) => withStoreOf(config, f);
 const db = config.clickhouseDatabase;
 const truthDir = mkdtempSync(join(tmpdir(), 'cx-rebuild-truth-'));
 const log = createLogger('error', 'test');
@@ -56,14 +57,6 @@ interface Dump {
   stateRows: number;
 }
 
-async function withStore<T>(f: (s: Store) => Promise<T>): Promise<T> {
-  const store = await openStore(config);
-  try {
-    return await f(store);
-  } finally {
-    await store.close();
-  }
-}
 
 /** Every result table, FINAL, all columns, sorted; and the metrics state. */
 function dump(): Promise<Dump> {

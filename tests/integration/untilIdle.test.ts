@@ -13,7 +13,7 @@
  *    one after it is processed.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openStore, type Store } from '../../platform/clickhouse/store.ts';
+import type { Store } from '../../platform/clickhouse/store.ts';
 import { consumerLag } from '../../platform/kafka/lag.ts';
 import { createLogger } from '../../platform/log.ts';
 import { connectKafka, connectProducer, type Connected } from '../../platform/pipeline.ts';
@@ -21,13 +21,14 @@ import { seededRandom } from '../../producers/random.ts';
 import { takeSimulated } from '../../producers/simulator/simulate.ts';
 import type { TouchpointProducer } from '../../producers/touchpointProducer.ts';
 import type { TouchpointEvent } from '../../schemas/contracts.ts';
-import { isolatedConfig, said, spawnCx, waitFor, type CxProcess } from '../helpers.ts';
+import { isolatedConfig, said, spawnCx, waitFor, withStore as withStoreOf, type CxProcess } from '../helpers.ts';
 
 const seed = Number(process.env.CX_TEST_SEED ?? Date.now() % 1_000_000);
 const random = seededRandom(seed);
 const LATENESS_MS = 30_000;
 // No idle flush within the test: what is held back stays held back until --until-idle.
 const { env, config } = isolatedConfig({ LOG_LEVEL: 'info', CX_IDLE_FLUSH_MS: '600000', CX_ALLOWED_LATENESS_MS: String(LATENESS_MS) });
+const withStore = <T>(f: (s: Store) => Promise<T>) => withStoreOf(config, f);
 const log = createLogger('error', 'test');
 const db = config.clickhouseDatabase;
 let kafka: Connected;
@@ -51,14 +52,6 @@ function logLine(p: CxProcess, msg: string): Record<string, unknown> {
   return JSON.parse(last) as Record<string, unknown>;
 }
 
-async function withStore<T>(f: (s: Store) => Promise<T>): Promise<T> {
-  const store = await openStore(config);
-  try {
-    return await f(store);
-  } finally {
-    await store.close();
-  }
-}
 
 type Completeness = Record<'raw' | 'late' | 'experiences' | 'memory_rows' | 'in_cells' | 'newest_minute' | 'last_cell_minute' | 'last_minute_cells' | 'last_window_end', number>;
 
