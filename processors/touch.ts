@@ -53,7 +53,8 @@ export function touchOf(e: TouchpointEvent): Touch {
 /** Release order within one partition: event time, then event id (ties broken the same way on every replay). */
 export const byEventTime = (a: Touch, b: Touch): number => a.t - b.t || (a.event_id < b.event_id ? -1 : a.event_id > b.event_id ? 1 : 0);
 
-const text = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+/** Code-unit order of two strings, as a comparator (the folds' content orders break ties with it). */
+export const compareText = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
 /**
  * A canonical order of one customer's simultaneous touches by their content (event id
@@ -62,6 +63,6 @@ const text = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
  * carry. Touches equal in content differ in nothing but their ids.
  */
 export const byContent = (a: Touch, b: Touch): number =>
-  text(a.touchpoint, b.touchpoint) || text(a.channel, b.channel) || text(a.leg, b.leg) || text(a.department, b.department) ||
-  text(a.journey_id, b.journey_id) || text(a.stage, b.stage) || Number(a.mot) - Number(b.mot) ||
-  (a.x ?? -1) - (b.x ?? -1) || text(a.cls ?? '', b.cls ?? '') || text(a.event_id, b.event_id);
+  compareText(a.touchpoint, b.touchpoint) || compareText(a.channel, b.channel) || compareText(a.leg, b.leg) || compareText(a.department, b.department) ||
+  compareText(a.journey_id, b.journey_id) || compareText(a.stage, b.stage) || Number(a.mot) - Number(b.mot) ||
+  (a.x ?? -1) - (b.x ?? -1) || compareText(a.cls ?? '', b.cls ?? '') || compareText(a.event_id, b.event_id);

@@ -12,7 +12,7 @@
  * experience of the previous moment was good.
  */
 import type { MetricParams } from '../params.ts';
-import { isBad, isGood, type ExperienceTouch } from '../touch.ts';
+import { compareText as text, isBad, isGood, type ExperienceTouch } from '../touch.ts';
 
 /** What the fold remembers of a customer's previous experience. */
 export interface PreviousExperience {
@@ -38,7 +38,6 @@ export interface Transition {
 }
 
 const CLASS_RANK = { bad: 0, neutral: 1, good: 2, impressed: 3 } as const;
-const text = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
 /**
  * Orders a moment's experiences worst first by content: class, x, then channel,

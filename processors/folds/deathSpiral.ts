@@ -10,7 +10,7 @@
  * becomes a spiral at its third bad moment, never between answers given at once.
  */
 import type { MetricParams } from '../params.ts';
-import { isBad, type ExperienceTouch } from '../touch.ts';
+import { compareText as text, isBad, type ExperienceTouch } from '../touch.ts';
 
 /** The current run of consecutive bad experiences. */
 export interface BadRun {
@@ -56,7 +56,6 @@ export function expireRun(run: BadRun | undefined, at: number, p: MetricParams):
 /** Content order of a bad moment's experiences: touchpoint, channel, department, then x and event id. */
 const pathOrder = (a: ExperienceTouch, b: ExperienceTouch): number =>
   text(a.touchpoint, b.touchpoint) || text(a.channel, b.channel) || text(a.department, b.department) || a.x - b.x || text(a.event_id, b.event_id);
-const text = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
 export function deathSpiralMoment(state: BadRun | undefined, moment: readonly ExperienceTouch[], p: MetricParams): { state: BadRun | undefined; out: SpiralEvent[] } {
   const t = (moment[0] as ExperienceTouch).t;
