@@ -20,7 +20,7 @@ import { join } from 'node:path';
 import { loadConfig, type Config } from '../platform/config.ts';
 import { ensureTopics, kafkaClient, probeBroker } from '../platform/kafka/client.ts';
 import { startLocalBroker, stopLocalBroker } from '../platform/kafka/localBroker.ts';
-import { connectKafka, connectProducer, type Connected } from '../platform/pipeline.ts';
+import { connectKafka, connectProducer, type Connected } from '../pipeline/compose.ts';
 import { buildCollector } from '../producers/collector.ts';
 import { SchemaRegistry } from '../schemas/registry.ts';
 import type { TouchpointEvent } from '../schemas/contracts.ts';

@@ -11,7 +11,7 @@ import { openStore, type Store } from '../platform/clickhouse/store.ts';
 import { loadConfig } from '../platform/config.ts';
 import { EVENTS, finish, fmt, freshTopics, log, median, out, RUNS } from './figures.ts';
 import { stopLocalBroker } from '../platform/kafka/localBroker.ts';
-import { connectKafka, connectProducer, rawIngest } from '../platform/pipeline.ts';
+import { connectKafka, connectProducer, rawIngest } from '../pipeline/compose.ts';
 import { takeSimulated } from '../producers/simulator/simulate.ts';
 import { classify } from '../processors/runtime/classify.ts';
 import { TOUCHPOINT_EVENT, type TouchpointEvent } from '../schemas/contracts.ts';

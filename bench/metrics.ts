@@ -12,7 +12,7 @@ import { migrate } from '../platform/clickhouse/migrate.ts';
 import { openStore, type Store } from '../platform/clickhouse/store.ts';
 import { loadConfig } from '../platform/config.ts';
 import { stopLocalBroker } from '../platform/kafka/localBroker.ts';
-import { connectKafka, connectProducer, metricsWorker, rawIngest } from '../platform/pipeline.ts';
+import { connectKafka, connectProducer, metricsWorker, rawIngest } from '../pipeline/compose.ts';
 import { takeSimulated } from '../producers/simulator/simulate.ts';
 import { DEFAULT_PARAMS } from '../processors/params.ts';
 import { MetricOutputs, PartitionMetrics } from '../processors/partitionMetrics.ts';

@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { loadConfig } from '../platform/config.ts';
 import { EVENTS, finish, fmt, freshTopics, log, median, out, RUNS } from './figures.ts';
 import { stopLocalBroker } from '../platform/kafka/localBroker.ts';
-import { connectKafka, connectProducer } from '../platform/pipeline.ts';
+import { connectKafka, connectProducer } from '../pipeline/compose.ts';
 import { buildCollector } from '../producers/collector.ts';
 import { validateScenario } from '../producers/simulator/scenario.ts';
 import { simulate, takeSimulated } from '../producers/simulator/simulate.ts';

@@ -12,7 +12,7 @@ import { migrate } from '../platform/clickhouse/migrate.ts';
 import { openStore } from '../platform/clickhouse/store.ts';
 import { loadConfig } from '../platform/config.ts';
 import { stopLocalBroker } from '../platform/kafka/localBroker.ts';
-import { connectKafka } from '../platform/pipeline.ts';
+import { connectKafka } from '../pipeline/compose.ts';
 import { takeSimulated } from '../producers/simulator/simulate.ts';
 import { DEFAULT_PARAMS } from '../processors/params.ts';
 import { kafkaView, liveMembers } from '../processors/rebuild/handOver.ts';

@@ -20,7 +20,7 @@ import type { Admin } from 'kafkajs';
 import { loadConfig, type Config } from '../platform/config.ts';
 import { probeBroker } from '../platform/kafka/client.ts';
 import { startLocalBroker, stopLocalBroker } from '../platform/kafka/localBroker.ts';
-import { connectKafka, connectProducer, type Connected } from '../platform/pipeline.ts';
+import { connectKafka, connectProducer, type Connected } from '../pipeline/compose.ts';
 import { takeSimulated } from '../producers/simulator/simulate.ts';
 import type { TouchpointEvent } from '../schemas/contracts.ts';
 import { committedOffsets, freePort, said, spawnCx, type CxProcess } from '../tests/helpers.ts';

@@ -18,7 +18,7 @@ import { randomUUID } from 'node:crypto';
 import { loadConfig, type Config } from '../platform/config.ts';
 import { consumerLag } from '../platform/kafka/lag.ts';
 import { createLogger } from '../platform/log.ts';
-import { alertStage, connectKafka, connectProducer, metricsWorker, openMigratedStore } from '../platform/pipeline.ts';
+import { alertStage, connectKafka, connectProducer, metricsWorker, openMigratedStore } from '../pipeline/compose.ts';
 import { SimulationRun } from '../producers/simulator/run.ts';
 import { readScenario, type Scenario } from '../producers/simulator/scenario.ts';
 import { groundTruth, simulate } from '../producers/simulator/simulate.ts';

@@ -1,5 +1,8 @@
-/** The metric parameters, from the one configuration schema (platform/config.ts). */
-import { loadConfig, type Config } from '../platform/config.ts';
+/**
+ * The metric parameters: what the folds are given. The folds import only these and the
+ * contracts; the composition root (pipeline/compose.ts, metricParams) builds them from
+ * the configuration.
+ */
 
 export const MINUTE_MS = 60_000;
 export const HOUR_MS = 3_600_000;
@@ -53,24 +56,24 @@ export function withCalibration(p: MetricParams, c: Calibration | null): MetricP
 /** Which calibration produced a row: its id, or '' for the defaults. */
 export const calibrationIdOf = (p: MetricParams): string => p.calibration?.id ?? '';
 
-export function metricParams(c: Pick<Config, 'horizonDays' | 'memoryHalfLifeDays' | 'badMemoryFactor' | 'momentOfTruthWeight' | 'stoolThreshold' | 'atRiskMemory' | 'minCellExperiences' | 'consistencyWindowMinutes' | 'allowedLatenessMs' | 'dedupWindowHours' | 'dedupMaxIds'>): MetricParams {
-  return {
-    horizonMs: c.horizonDays * DAY_MS,
-    halfLifeMs: c.memoryHalfLifeDays * DAY_MS,
-    badFactor: c.badMemoryFactor,
-    motWeight: c.momentOfTruthWeight,
-    stoolThreshold: c.stoolThreshold,
-    atRisk: c.atRiskMemory,
-    nMin: c.minCellExperiences,
-    windowMinutes: c.consistencyWindowMinutes,
-    latenessMs: c.allowedLatenessMs,
-    dedupWindowMs: c.dedupWindowHours === undefined ? c.horizonDays * DAY_MS : c.dedupWindowHours * HOUR_MS,
-    dedupMaxIds: c.dedupMaxIds,
-    calibration: null,
-  };
-}
-
-/** The defaults of docs/metrics.md, "Settings" (H 7 d, h 30 d, r 7, m 2, E 0.6, n_min 5, 15 min, 30 s). */
-export const DEFAULT_PARAMS: MetricParams = metricParams(loadConfig({}));
+/**
+ * The defaults of docs/metrics.md, "Settings" (H 7 d, h 30 d, r 7, m 2, E 0.6, n_min 5,
+ * 15 min, 30 s), for tests and benches; the configuration's defaults are the same (a unit
+ * test holds them equal: tests/unit/config.test.ts).
+ */
+export const DEFAULT_PARAMS: MetricParams = {
+  horizonMs: 7 * DAY_MS,
+  halfLifeMs: 30 * DAY_MS,
+  badFactor: 7,
+  motWeight: 2,
+  stoolThreshold: 0.6,
+  atRisk: 0.5,
+  nMin: 5,
+  windowMinutes: 15,
+  latenessMs: 30_000,
+  dedupWindowMs: 7 * DAY_MS,
+  dedupMaxIds: 512,
+  calibration: null,
+};
 
 export const minuteOf = (t: number): number => t - (((t % MINUTE_MS) + MINUTE_MS) % MINUTE_MS);

@@ -22,7 +22,7 @@ import { Writable } from 'node:stream';
 import { loadConfig, type Config } from '../platform/config.ts';
 import { consumerLag } from '../platform/kafka/lag.ts';
 import { createLogger } from '../platform/log.ts';
-import { alertStage, connectKafka, connectProducer, metricsWorker, notifyWorker, openMigratedStore, rawIngest } from '../platform/pipeline.ts';
+import { alertStage, connectKafka, connectProducer, metricsWorker, notifyWorker, openMigratedStore, rawIngest } from '../pipeline/compose.ts';
 import { activateCalibration, saveCalibration } from '../processors/calibration/stored.ts';
 import type { Store } from '../platform/clickhouse/store.ts';
 import { ConsoleNotifier } from '../processors/alerting/console.ts';

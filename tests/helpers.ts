@@ -9,7 +9,7 @@ import type { Admin } from 'kafkajs';
 import { loadConfig, type Config } from '../platform/config.ts';
 import { createLogger } from '../platform/log.ts';
 import { openStore, type Store } from '../platform/clickhouse/store.ts';
-import { connectKafka, connectProducer, openMigratedStore, rawIngest } from '../platform/pipeline.ts';
+import { connectKafka, connectProducer, openMigratedStore, rawIngest } from '../pipeline/compose.ts';
 
 /**
  * A configuration of its own for one test: fresh topics and consumer group on the

@@ -9,11 +9,10 @@ import {
 import type { Store } from '../../platform/clickhouse/store.ts';
 import { loadConfig } from '../../platform/config.ts';
 import { createLogger } from '../../platform/log.ts';
-import { openMigratedStore } from '../../platform/pipeline.ts';
+import { metricParams, openMigratedStore } from '../../pipeline/compose.ts';
 import { calibrate, formatDays, type CalibrationFit } from '../../processors/calibration/calibrate.ts';
 import { parseOutcomeRule } from '../../processors/calibration/outcomeRules.ts';
 import { readCalibrationData, type StoredCalibrationData } from '../../processors/calibration/readCalibrationData.ts';
-import { metricParams } from '../../processors/params.ts';
 import { numberOption } from '../options.ts';
 
 interface CalibrateOptions {

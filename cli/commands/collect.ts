@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { loadConfig } from '../../platform/config.ts';
 import { createLogger } from '../../platform/log.ts';
-import { connectKafka, connectProducer } from '../../platform/pipeline.ts';
+import { connectKafka, connectProducer } from '../../pipeline/compose.ts';
 import { buildCollector, stopCollector } from '../../producers/collector.ts';
 import { onShutdown } from '../shutdown.ts';
 import { numberOption } from '../options.ts';

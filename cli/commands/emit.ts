@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { loadConfig } from '../../platform/config.ts';
 import { createLogger } from '../../platform/log.ts';
-import { connectKafka, connectProducer } from '../../platform/pipeline.ts';
+import { connectKafka, connectProducer } from '../../pipeline/compose.ts';
 import { validateScenario } from '../../producers/simulator/scenario.ts';
 import { simulate } from '../../producers/simulator/simulate.ts';
 import { SimulationRun } from '../../producers/simulator/run.ts';

@@ -3,7 +3,7 @@ import type { Admin } from 'kafkajs';
 import { loadConfig } from '../../platform/config.ts';
 import { endOffsets, lagBefore, type TopicEnds } from '../../platform/kafka/lag.ts';
 import { createLogger } from '../../platform/log.ts';
-import { alertStage, connectKafka, metricsWorker, notifyWorker, openMigratedStore, rawIngest, webhookNotifier } from '../../platform/pipeline.ts';
+import { alertStage, connectKafka, launchWorkers, metricsWorker, notifyWorker, openMigratedStore, rawIngest, webhookNotifier, type Launchable } from '../../pipeline/compose.ts';
 import { completeToIso, completeToText } from '../completeness.ts';
 import { onShutdown, stopOnUnexpectedError } from '../shutdown.ts';
 import { Teardown } from '../teardown.ts';
@@ -98,37 +98,18 @@ export function processCommand(program: Command): void {
       }
 
       const ingest = rawIngest(config, kafka, store, log, killAfterChunks('CX_FAULT_KILL_AFTER_STORED_CHUNKS'));
-      teardown.add('stop the processor', async () => {
-        await ingest.stop();
-        log.info({ stats: ingest.stats }, 'stopped');
-      });
-
       const killMetrics = killAfterChunks('CX_FAULT_KILL_AFTER_METRIC_CHUNKS');
       const stallMetrics = stallAfterChunks('CX_FAULT_STALL_AFTER_METRIC_CHUNKS', log);
       const metrics = metricsWorker(config, kafka, store, log, killMetrics || stallMetrics ? async () => {
         killMetrics?.();
         await stallMetrics?.();
       } : undefined);
-      teardown.add('stop the metric processors', async () => {
-        await metrics.stop();
-        log.info({ stats: metrics.stats, completeTo: completeToIso(metrics.stats.completeTo) }, 'metrics stopped');
-      });
-
       const alerts = alertStage(config, kafka, store, log, killAfterChunks('CX_FAULT_KILL_AFTER_ALERT_CHANGES'));
-      teardown.add('stop the alert stage', async () => {
-        await alerts.stop();
-        log.info({ stats: alerts.stats }, 'alert stage stopped');
-      });
       alerts.on('published', (changes: { summary: string; status: string }[]) => {
         for (const c of changes) log.info({ status: c.status }, `alert: ${c.summary}`);
       });
-
       // Webhook delivery, when configured: any worker may deliver (one per change, through its consumer group).
       const notify = config.alertWebhookUrl ? notifyWorker(config, kafka, store, log, (record) => webhookNotifier(config, log, record)) : undefined;
-      if (notify) {
-        teardown.add('stop the alert notifier', () => notify.stop());
-        notify.on('fatal', (err: Error) => fatal(err));
-      }
 
       let last = 0;
       ingest.on('progress', (s) => {
@@ -137,22 +118,23 @@ export function processCommand(program: Command): void {
         log.info({ stats: s }, 'ingest progress');
       });
       let lastMetrics = 0;
-      metrics.on('progress', (s) => {
+      metrics.on('progress', (s: typeof metrics.stats) => {
         if (Date.now() - lastMetrics < 1000) return;
         lastMetrics = Date.now();
         log.info({ stats: s, completeTo: completeToIso(s.completeTo) }, 'metrics progress');
       });
-      const fatal = (err: Error) => {
-        log.fatal({ err: err.message }, 'a consumer stopped for good; exiting so a supervisor can restart this worker');
+      // What each stopped with, in the log (after they have all stopped).
+      teardown.add('log the final figures', async () => {
+        log.info({ stats: ingest.stats }, 'stopped');
+        log.info({ stats: metrics.stats, completeTo: completeToIso(metrics.stats.completeTo) }, 'metrics stopped');
+        log.info({ stats: alerts.stats }, 'alert stage stopped');
+      });
+      const workers: [string, Launchable][] = [['processor', ingest], ['metric processors', metrics], ['alert stage', alerts]];
+      if (notify) workers.push(['alert notifier', notify]);
+      await launchWorkers(workers, teardown, (what, err) => {
+        log.fatal({ err: err.message, worker: what }, 'a consumer stopped for good; exiting so a supervisor can restart this worker');
         void teardown.run().finally(() => process.exit(1));
-      };
-      ingest.on('fatal', fatal);
-      metrics.on('fatal', fatal);
-      alerts.on('fatal', fatal);
-      await ingest.start().catch(fail);
-      await metrics.start().catch(fail);
-      await alerts.start().catch(fail);
-      await notify?.start().catch(fail);
+      });
       log.info({ brokers: kafka.brokers, store: store.where, group: config.consumerGroup, untilIdle: Boolean(opts.untilIdle) }, 'processing');
       if (!ends) return;
 

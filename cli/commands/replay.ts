@@ -3,7 +3,7 @@ import cliProgress from 'cli-progress';
 import type { Command } from 'commander';
 import { loadConfig } from '../../platform/config.ts';
 import { createLogger } from '../../platform/log.ts';
-import { connectKafka, connectProducer } from '../../platform/pipeline.ts';
+import { connectKafka, connectProducer } from '../../pipeline/compose.ts';
 import { readMapping } from '../../producers/replay/mapping.ts';
 import { replayFile } from '../../producers/replay/replay.ts';
 import { kafkaStatus } from './simulate.ts';

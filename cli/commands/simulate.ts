@@ -4,7 +4,7 @@ import cliProgress from 'cli-progress';
 import type { Command } from 'commander';
 import { loadConfig } from '../../platform/config.ts';
 import { createLogger } from '../../platform/log.ts';
-import { connectKafka, connectProducer } from '../../platform/pipeline.ts';
+import { connectKafka, connectProducer } from '../../pipeline/compose.ts';
 import { parseDuration, readScenario, validateScenario, type Scenario } from '../../producers/simulator/scenario.ts';
 import { groundTruth, simulate } from '../../producers/simulator/simulate.ts';
 import { SimulationRun } from '../../producers/simulator/run.ts';

@@ -5,7 +5,7 @@ import { loadConfig, type Config } from '../../platform/config.ts';
 import { consumerLag } from '../../platform/kafka/lag.ts';
 import { stopLocalBroker } from '../../platform/kafka/localBroker.ts';
 import { createLogger, type Logger } from '../../platform/log.ts';
-import { alertStage, connectKafka, connectProducer, metricsWorker, notifyWorker, openMigratedStore, rawIngest, webhookNotifier } from '../../platform/pipeline.ts';
+import { alertStage, connectKafka, connectProducer, launchWorkers, metricsWorker, notifyWorker, openMigratedStore, rawIngest, webhookNotifier } from '../../pipeline/compose.ts';
 import { ConsoleNotifier } from '../../processors/alerting/console.ts';
 import type { StoolWindow } from '../../processors/folds/legConsistency.ts';
 import { completeToText } from '../completeness.ts';
@@ -124,30 +124,21 @@ export function startCommand(program: Command): void {
       say(`Kafka: ${kafka.brokers.join(',')}${kafka.startedBroker ? ' (local broker, started now)' : ''}; topics ${config.touchpointsTopic}, ${config.outcomesTopic}, ${config.deadLetterTopic}`);
 
       const ingest = rawIngest(config, kafka, store, log);
-      // Each worker is stopped on the way out, and one that stops for good takes the job down with it.
-      const launch = async (what: string, worker: { start(): Promise<void>; stop(): Promise<void>; on(event: 'fatal', f: (err: Error) => void): unknown }) => {
-        teardown.add(`stop the ${what}`, () => worker.stop());
-        await worker.start().catch(fail);
-        worker.on('fatal', (err: Error) => {
-          process.stderr.write(`\ncx: the ${what} stopped for good (${err.message}); shutting down\n`);
-          void teardown.run().finally(() => process.exit(1));
-        });
-      };
-      await launch('processor', ingest);
       const metrics = metricsWorker(config, kafka, store, log);
-      await launch('metric processors', metrics);
-      const calibration = metrics.stats.calibrationId;
-      say(calibration
-        ? `Memory: weights of calibration ${calibration} (the active one; \`npx cx calibrate list\`).`
-        : 'Memory: default weights (m at moments of truth); `npx cx calibrate` fits them to outcomes.');
       const alerts = alertStage(config, kafka, store, log);
-      await launch('alert stage', alerts);
       // Alert changes as they happen, above the status line (and to the webhook, when configured).
       const tty = process.stdout.isTTY;
       const above = { write: (s: string) => process.stdout.write(tty ? `\r\x1b[2K${s}` : s) } as unknown as NodeJS.WritableStream;
       const notify = notifyWorker(config, kafka, store, log, (record) => [new ConsoleNotifier({ out: above, target: 'stdout', onAttempt: record, log }), ...webhookNotifier(config, log, record)]);
-      teardown.add('stop the alert notifiers', () => notify.stop());
-      await notify.start().catch(fail);
+      // Each worker is stopped on the way out, and one that stops for good takes the job down with it.
+      await launchWorkers([['processor', ingest], ['metric processors', metrics], ['alert stage', alerts], ['alert notifiers', notify]], teardown, (what, err) => {
+        process.stderr.write(`\ncx: the ${what} stopped for good (${err.message}); shutting down\n`);
+        void teardown.run().finally(() => process.exit(1));
+      });
+      const calibration = metrics.stats.calibrationId;
+      say(calibration
+        ? `Memory: weights of calibration ${calibration} (the active one; \`npx cx calibrate list\`).`
+        : 'Memory: default weights (m at moments of truth); `npx cx calibrate` fits them to outcomes.');
       const producer = await connectProducer(config, kafka).catch(fail);
       teardown.add('disconnect the emitter', () => producer.disconnect());
       const admin = kafka.kafka.admin();

@@ -15,11 +15,11 @@
  * Rows and ids are deterministic, so a crash at any point neither loses a change nor
  * publishes one twice.
  */
-import { EventEmitter } from 'node:events';
-import type { Admin, Consumer, Kafka, Producer } from 'kafkajs';
+import type { Kafka, Producer } from 'kafkajs';
 import type { Store } from '../../platform/clickhouse/store.ts';
 import type { GroupConsumerOptions } from '../../platform/kafka/groupMember.ts';
 import type { Logger } from '../../platform/log.ts';
+import { StageRuntime, type Chunk, type Output, type RuntimeOptions, type Stage, type StageContext, type Tick } from '../../platform/stage/runtime.ts';
 import { LEG_SYMBOLS, type AlertEvent } from '../../schemas/contracts.ts';
 import type { SchemaRegistry } from '../../schemas/registry.ts';
 import { alertEventOf, changeOrder, type AlertChange } from '../folds/alertLifecycle.ts';
@@ -48,7 +48,7 @@ export interface AlertStageOptions {
   legs: LegAlertParams;
   pollMs?: number;
   /** Called after a round with alert changes has stored its rows and state, before publishing them (tests inject crashes here). */
-  afterStore?: () => void;
+  afterStore?: RuntimeOptions['afterStore'];
 }
 
 export interface AlertStageStats {
@@ -102,16 +102,18 @@ function changeOfRow(r: AlertRow): AlertChange {
   };
 }
 
-export class AlertStage extends EventEmitter {
+class AlertStageCore implements Stage {
+  readonly name = 'alert stage';
+  readonly topics: string[];
+  /** Never committed: each new owner reads the whole topic (alerts are few) to find what was published. */
+  readonly commits = false;
   readonly stats: AlertStageStats = { minutes: 0, healthRows: 0, changes: 0, published: 0, leader: false };
-  private consumer?: Consumer;
+  readonly ticks: Tick[];
+  onPublished: (changes: AlertChange[]) => void = () => undefined;
+  private ctx?: StageContext;
   private producer?: Producer;
-  private admin?: Admin;
-  private cluster = '';
-  private timer?: NodeJS.Timeout;
-  private running = false;
   /** Whether this worker owns partition 0 of the alerts topic now. */
-  private leader = false;
+  leader = false;
   /** The offset of the alerts topic to read up to before publishing (-1n: not known yet). */
   private syncTo = -1n;
   private consumedTo = -1n;
@@ -119,83 +121,47 @@ export class AlertStage extends EventEmitter {
   private state?: StageState;
 
   constructor(private readonly o: AlertStageOptions) {
-    super();
+    this.topics = [o.alertsTopic];
+    this.ticks = [{ name: 'alerts', everyMs: o.pollMs ?? 1000, serial: false, run: () => this.alertRound() }];
   }
 
-  async start(): Promise<void> {
-    const { kafka, alertsTopic, log } = this.o;
-    this.admin = kafka.admin();
-    await this.admin.connect();
-    this.cluster = (await this.admin.describeCluster()).clusterId;
+  async open(ctx: StageContext): Promise<void> {
+    this.ctx = ctx;
     // Idempotent: a retried send after a lost acknowledgement is not written twice.
-    this.producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+    this.producer = this.o.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
     await this.producer.connect();
-    const consumer = kafka.consumer(this.o.consumer);
-    this.consumer = consumer;
-    consumer.on(consumer.events.REBALANCING, () => this.lead(false));
-    consumer.on(consumer.events.GROUP_JOIN, (e) => {
-      const mine = e.payload.memberAssignment[alertsTopic] ?? [];
-      this.lead(mine.includes(0));
-    });
-    consumer.on(consumer.events.CRASH, (e) => {
-      log.error({ err: e.payload.error.message, restart: e.payload.restart }, 'alert stage consumer crashed');
-      this.lead(false);
-      if (!e.payload.restart) this.emit('fatal', e.payload.error);
-    });
-    await consumer.connect();
-    // Never committed: each new owner reads the whole topic (alerts are few) to find what was published.
-    await consumer.subscribe({ topics: [alertsTopic], fromBeginning: true });
-    await consumer.run({
-      autoCommit: false,
-      eachBatch: async ({ batch }) => {
-        if (batch.partition !== 0) return;
-        for (const m of batch.messages) {
-          const d = this.o.registry.decode(m.value);
-          if (d.ok && d.family === ALERT_EVENT) {
-            const a = d.value as unknown as AlertEvent;
-            const p = { changedAt: a.changed_at, alertId: a.alert_id, version: a.version };
-            if (!this.tail || changeOrder(p, this.tail) > 0) this.tail = p;
-          } else {
-            log.warn({ topic: alertsTopic, offset: m.offset, reason: d.ok ? `a ${d.family}, not an AlertEvent` : d.reason }, 'alert stage: skipping a message on the alerts topic that is not an alert');
-          }
-          this.consumedTo = BigInt(m.offset);
-        }
-      },
-    });
-    this.timer = setInterval(() => void this.round().catch((err) => {
-      // Start over from what is stored and what the topic holds: a send that failed may still have landed.
-      this.state = undefined;
-      this.syncTo = -1n;
-      log.warn({ err: (err as Error).message }, 'alert stage: round failed; retrying from the stored state on the next tick');
-    }), this.o.pollMs ?? 1000);
   }
 
-  async stop(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = undefined;
+  assigned(assignment: Record<string, number[]>): void {
+    this.lead((assignment[this.o.alertsTopic] ?? []).includes(0));
+  }
+
+  revoked(): void {
     this.lead(false);
-    while (this.running) await new Promise((r) => setTimeout(r, 50));
-    await this.consumer?.disconnect();
-    await this.producer?.disconnect();
-    await this.admin?.disconnect();
   }
 
-  /**
-   * End of input: runs rounds until one folds nothing more, so the alerts of every
-   * stool window written so far are stored and published. Nothing to do on a worker
-   * that does not run the alerts.
-   */
-  async catchUp(timeoutMs = 60_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (this.leader && Date.now() < deadline) {
-      if (this.running || !(await this.synced())) {
-        await new Promise((r) => setTimeout(r, 50));
-        continue;
+  async close(): Promise<void> {
+    this.lead(false);
+    await this.producer?.disconnect();
+  }
+
+  /** Reads what was published before: the last change on the topic is where publishing goes on. */
+  async round(chunks: Chunk[]): Promise<Output> {
+    for (const chunk of chunks) {
+      if (chunk.partition !== 0) continue;
+      for (const m of chunk.messages) {
+        const d = this.o.registry.decode(m.value);
+        if (d.ok && d.family === ALERT_EVENT) {
+          const a = d.value as unknown as AlertEvent;
+          const p = { changedAt: a.changed_at, alertId: a.alert_id, version: a.version };
+          if (!this.tail || changeOrder(p, this.tail) > 0) this.tail = p;
+        } else {
+          this.o.log.warn({ topic: this.o.alertsTopic, offset: m.offset, reason: d.ok ? `a ${d.family}, not an AlertEvent` : d.reason }, 'alert stage: skipping a message on the alerts topic that is not an alert');
+        }
+        this.consumedTo = BigInt(m.offset);
       }
-      const before = this.stats.minutes;
-      await this.round();
-      if (this.stats.minutes === before) return;
     }
+    return { writes: [], hook: false };
   }
 
   private lead(yes: boolean): void {
@@ -211,9 +177,9 @@ export class AlertStage extends EventEmitter {
   }
 
   /** Whether everything published before this worker took over has been read (so `tail` is the last published change). */
-  private async synced(): Promise<boolean> {
-    if (this.syncTo === -1n && this.admin) {
-      const p0 = (await this.admin.fetchTopicOffsets(this.o.alertsTopic)).find((o) => o.partition === 0);
+  async synced(): Promise<boolean> {
+    if (this.syncTo === -1n && this.ctx) {
+      const p0 = (await this.ctx.admin.fetchTopicOffsets(this.o.alertsTopic)).find((o) => o.partition === 0);
       if (!p0) throw new Error(`topic ${this.o.alertsTopic} has no partition 0`);
       // -2n: the topic is empty, there is nothing to read.
       this.syncTo = BigInt(p0.high) === BigInt(p0.low) ? -2n : BigInt(p0.high) - 1n;
@@ -221,12 +187,43 @@ export class AlertStage extends EventEmitter {
     return this.syncTo === -2n || (this.syncTo >= 0n && this.consumedTo >= this.syncTo);
   }
 
+  /** Starts over from what is stored and what the topic holds: a send that failed may still have landed. */
+  private reset(err: unknown): never {
+    this.state = undefined;
+    this.syncTo = -1n;
+    throw err;
+  }
+
+  /** One round: fold what is ready, store it (rows, then state), then publish what is stored and not yet published. */
+  private async alertRound(): Promise<Output | null> {
+    if (!this.leader) return null;
+    try {
+      if (!(await this.synced())) return null;
+      this.state ??= await this.loadState();
+      const folded = await this.fold(this.state);
+      return {
+        ...folded,
+        failed: () => {
+          this.state = undefined;
+          this.syncTo = -1n;
+        },
+        after: async () => {
+          if (this.leader) await this.publish().catch((err: unknown) => this.reset(err));
+        },
+      };
+    } catch (err) {
+      return this.reset(err);
+    }
+  }
+
   private async loadState(): Promise<StageState> {
-    const { store, touchpointsTopic } = this.o;
+    const { touchpointsTopic } = this.o;
+    const ctx = this.ctx as StageContext;
+    const store = ctx.store;
     const rows = await store.query<{ state: string }>(
       `SELECT state FROM ${store.database}.processor_state FINAL
        WHERE stage = {stage:String} AND source_cluster = {cluster:String} AND source_topic = {topic:String} AND source_partition = 0 AND key = ''`,
-      { stage: STAGE, cluster: this.cluster, topic: touchpointsTopic },
+      { stage: STAGE, cluster: ctx.cluster, topic: touchpointsTopic },
     );
     const saved = rows[0];
     if (!saved) return { next: null, health: emptyHealth(), legs: emptyLegAlerts() };
@@ -235,26 +232,13 @@ export class AlertStage extends EventEmitter {
     return s;
   }
 
-  /** One round: fold what is ready, store it, publish what is stored and not yet published. */
-  private async round(): Promise<void> {
-    if (this.running || !this.leader) return;
-    this.running = true;
-    try {
-      if (!(await this.synced())) return;
-      this.state ??= await this.loadState();
-      const changes = await this.fold(this.state);
-      if (changes > 0) this.emit('progress', this.stats);
-      if (this.leader) await this.publish();
-    } finally {
-      this.running = false;
-    }
-  }
-
-  private async fold(st: StageState): Promise<number> {
-    const { store, touchpointsTopic } = this.o;
+  private async fold(st: StageState): Promise<Pick<Output, 'writes' | 'stored' | 'hook'>> {
+    const { touchpointsTopic } = this.o;
+    const ctx = this.ctx as StageContext;
+    const store = ctx.store;
     const db = store.database;
     const [f] = await store.query<{ end: number | string; c: number | string }>(`SELECT toUnixTimestamp(max(window_end)) * 1000 AS end, count() AS c FROM ${db}.leg_consistency`);
-    if (!f || Number(f.c) === 0) return 0;
+    if (!f || Number(f.c) === 0) return { writes: [], hook: false };
     const frontier = Number(f.end);
     if (st.next === null) {
       const [first] = await store.query<{ m: number | string }>(`SELECT toUnixTimestamp(min(minute)) * 1000 AS m FROM ${db}.cell_minute`);
@@ -262,7 +246,7 @@ export class AlertStage extends EventEmitter {
     }
     const from = st.next;
     const until = Math.min(frontier, from + BATCH_MINUTES * MINUTE_MS);
-    if (until <= from) return 0;
+    if (until <= from) return { writes: [], hook: false };
 
     const cells = await store.query<{ m: number | string; channel: string; touchpoint: string; leg: string; events: number | string; n: number | string; bad: number | string }>(
       `SELECT toUnixTimestamp(minute) * 1000 AS m, channel, touchpoint, min(leg) AS leg, sum(events) AS events, sum(n) AS n, sum(bad) AS bad
@@ -307,24 +291,30 @@ export class AlertStage extends EventEmitter {
     }
     st.next = until;
 
-    const span = `${this.cluster}:${from}-${until}`;
-    if (healthRows.length) await store.insert(`${db}.touchpoint_health`, healthRows, `touchpoint_health:${span}`);
-    if (changes.length) await store.insert(`${db}.alerts`, changes.map(alertRowOf), `alerts:${span}`);
-    await store.insert(
-      `${db}.processor_state`,
-      [{ stage: STAGE, source_cluster: this.cluster, source_topic: touchpointsTopic, source_partition: 0, key: '', seq: String(until), source_offset: '0', watermark: until, state: JSON.stringify(st) }],
-      `processor_state:${STAGE}:${span}`,
-    );
-    this.stats.minutes += (until - from) / MINUTE_MS;
-    this.stats.healthRows += healthRows.length;
-    this.stats.changes += changes.length;
-    if (changes.length) this.o.afterStore?.();
-    return changes.length;
+    const span = `${ctx.cluster}:${from}-${until}`;
+    return {
+      writes: [
+        { table: 'touchpoint_health', rows: healthRows, token: `touchpoint_health:${span}` },
+        { table: 'alerts', rows: changes.map(alertRowOf), token: `alerts:${span}` },
+        {
+          table: 'processor_state',
+          rows: [{ stage: STAGE, source_cluster: ctx.cluster, source_topic: touchpointsTopic, source_partition: 0, key: '', seq: String(until), source_offset: '0', watermark: until, state: JSON.stringify(st) }],
+          token: `processor_state:${STAGE}:${span}`,
+        },
+      ],
+      hook: changes.length > 0,
+      stored: () => {
+        this.stats.minutes += (until - from) / MINUTE_MS;
+        this.stats.healthRows += healthRows.length;
+        this.stats.changes += changes.length;
+      },
+    };
   }
 
   /** Publishes the stored changes after the last published one, in order. */
   private async publish(): Promise<void> {
-    const { store, registry, alertsTopic } = this.o;
+    const { registry, alertsTopic } = this.o;
+    const store = (this.ctx as StageContext).store;
     const db = store.database;
     const rows = await store.query<AlertRow>(
       `SELECT alert_id, version, status, kind, severity, channel, touchpoint, leg, baseline, current, threshold, statistic,
@@ -346,6 +336,39 @@ export class AlertStage extends EventEmitter {
     const last = pending[pending.length - 1] as AlertChange;
     this.tail = { changedAt: last.changedAt, alertId: last.alertId, version: last.version };
     this.stats.published += pending.length;
-    this.emit('published', pending);
+    this.onPublished(pending);
+  }
+}
+
+/**
+ * The alert stage's worker: a member of `<group>.alerts`; the owner of partition 0 of
+ * the alerts topic runs the alerts. Events: 'published' (AlertChange[]), 'progress', 'fatal'.
+ */
+export class AlertStage extends StageRuntime<AlertStageCore> {
+  constructor(o: AlertStageOptions) {
+    super(new AlertStageCore(o), { kafka: o.kafka, store: o.store, log: o.log, consumer: o.consumer, chunkSize: 10_000, afterStore: o.afterStore }, () => this.stats);
+    this.stage.onPublished = (changes) => this.emit('published', changes);
+  }
+
+  get stats(): AlertStageStats {
+    return this.stage.stats;
+  }
+
+  /**
+   * End of input: runs rounds until one folds nothing more, so the alerts of every
+   * stool window written so far are stored and published. Nothing to do on a worker
+   * that does not run the alerts.
+   */
+  async catchUp(timeoutMs = 60_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.stage.leader && Date.now() < deadline) {
+      if (!(await this.stage.synced())) {
+        await new Promise((r) => setTimeout(r, 50));
+        continue;
+      }
+      const before = this.stats.minutes;
+      await this.runNow('alerts');
+      if (this.stats.minutes === before) return;
+    }
   }
 }

@@ -6,11 +6,11 @@
  * delivers them again, which receivers can recognise by `X-CX-Delivery`. Every
  * attempt is recorded in `alert_deliveries`.
  */
-import { EventEmitter } from 'node:events';
-import type { Consumer, EachBatchPayload, Kafka } from 'kafkajs';
+import type { Kafka } from 'kafkajs';
 import type { Store } from '../../platform/clickhouse/store.ts';
 import type { GroupConsumerOptions } from '../../platform/kafka/groupMember.ts';
 import type { Logger } from '../../platform/log.ts';
+import { StageRuntime, type Chunk, type Output, type Stage, type StageContext } from '../../platform/stage/runtime.ts';
 import type { AlertEvent } from '../../schemas/contracts.ts';
 import type { SchemaRegistry } from '../../schemas/registry.ts';
 import type { DeliveryAttempt, Notifier } from '../alerting/notifier.ts';
@@ -33,15 +33,23 @@ export const deliveryRowOf = (a: DeliveryAttempt) => ({
   attempted_at: chTime(a.attempted_at), outcome: a.outcome, http_status: a.http_status, error: a.error, latency_ms: Math.round(a.latency_ms),
 });
 
-export class NotifyWorker extends EventEmitter {
+class NotifyStage implements Stage {
+  readonly name = 'alert notifier';
+  readonly topics: string[];
   readonly stats = { alerts: 0, attempts: 0 };
-  private consumer?: Consumer;
+  readonly ticks = [{ name: 'delivery records', everyMs: 1000, serial: false, run: async () => (await this.flush(), null) }];
+  private ctx?: StageContext;
   private readonly attempts: DeliveryAttempt[] = [];
   private flushing: Promise<void> = Promise.resolve();
-  private timer?: NodeJS.Timeout;
+  /** Set once a stop begins: deliveries cut short by it are not committed (they are delivered again). */
+  stopping = false;
 
   constructor(private readonly o: NotifyWorkerOptions) {
-    super();
+    this.topics = [o.alertsTopic];
+  }
+
+  async open(ctx: StageContext): Promise<void> {
+    this.ctx = ctx;
   }
 
   /** Where notifiers report their attempts. */
@@ -50,64 +58,69 @@ export class NotifyWorker extends EventEmitter {
     this.stats.attempts++;
   };
 
-  async start(): Promise<void> {
-    const { kafka, log, alertsTopic } = this.o;
-    const consumer = kafka.consumer(this.o.consumer);
-    this.consumer = consumer;
-    consumer.on(consumer.events.CRASH, (e) => {
-      log.error({ err: e.payload.error.message, restart: e.payload.restart }, 'alert notifier consumer crashed');
-      if (!e.payload.restart) this.emit('fatal', e.payload.error);
-    });
-    await consumer.connect();
-    await consumer.subscribe({ topics: [alertsTopic], fromBeginning: true });
-    await consumer.run({ autoCommit: false, eachBatchAutoResolve: false, eachBatch: (p) => this.onBatch(p) });
-    this.timer = setInterval(() => void this.flush(), 1000);
-  }
-
-  async stop(timeoutMs = 5_000): Promise<void> {
-    await this.consumer?.disconnect();
-    await Promise.all(this.o.notifiers.map((n) => n.close(timeoutMs)));
-    if (this.timer) clearInterval(this.timer);
-    await this.flush();
-  }
-
-  private async onBatch({ batch, resolveOffset, heartbeat, isRunning, isStale, commitOffsetsIfNecessary }: EachBatchPayload): Promise<void> {
+  /** Delivers every alert of the round; the round commits once every notifier has settled every change (the runtime heartbeats meanwhile). */
+  async round(chunks: Chunk[]): Promise<Output> {
     const settled: Promise<void>[] = [];
-    for (const m of batch.messages) {
-      if (!isRunning() || isStale()) break;
-      const d = this.o.registry.decode(m.value);
-      if (!d.ok || d.family !== ALERT_EVENT) {
-        this.o.log.warn({ topic: batch.topic, partition: batch.partition, offset: m.offset, reason: d.ok ? `a ${d.family}, not an AlertEvent` : d.reason }, 'notifier: skipping a message that is not an alert');
-        continue;
+    for (const chunk of chunks) {
+      for (const m of chunk.messages) {
+        const d = this.o.registry.decode(m.value);
+        if (!d.ok || d.family !== ALERT_EVENT) {
+          this.o.log.warn({ topic: chunk.topic, partition: chunk.partition, offset: m.offset, reason: d.ok ? `a ${d.family}, not an AlertEvent` : d.reason }, 'notifier: skipping a message that is not an alert');
+          continue;
+        }
+        const alert = d.value as unknown as AlertEvent;
+        this.stats.alerts++;
+        for (const n of this.o.notifiers) settled.push(n.notify(alert));
       }
-      const alert = d.value as unknown as AlertEvent;
-      this.stats.alerts++;
-      for (const n of this.o.notifiers) settled.push(n.notify(alert));
     }
-    // Wait for every delivery to settle, heartbeating so a slow endpoint does not cost the partition.
-    const all = Promise.all(settled).then(() => true);
-    while (!(await Promise.race([all, new Promise<false>((r) => setTimeout(() => r(false), this.o.consumer.heartbeatInterval))]))) await heartbeat();
+    await Promise.all(settled);
     await this.flush();
-    const last = batch.messages[batch.messages.length - 1];
-    if (!last || !isRunning() || isStale()) return;
-    await commitOffsetsIfNecessary({ topics: [{ topic: batch.topic, partitions: [{ partition: batch.partition, offset: (BigInt(last.offset) + 1n).toString() }] }] });
-    resolveOffset(last.offset);
-    this.emit('progress', this.stats);
+    return { writes: [], hook: false, commit: this.stopping ? [] : chunks };
+  }
+
+  async close(): Promise<void> {
+    await this.flush();
   }
 
   /** Writes the attempts recorded so far to `alert_deliveries`. */
-  private flush(): Promise<void> {
+  flush(): Promise<void> {
     this.flushing = this.flushing.then(async () => {
-      if (this.attempts.length === 0) return;
+      if (this.attempts.length === 0 || !this.ctx) return;
+      const store = this.ctx.store;
       const batch = this.attempts.splice(0);
       try {
         const first = batch[0] as DeliveryAttempt;
-        await this.o.store.insert(`${this.o.store.database}.alert_deliveries`, batch.map(deliveryRowOf), `alert_deliveries:${first.notifier}:${first.alert_id}:${first.version}:${first.attempt}:${first.attempted_at}:${batch.length}`);
+        await store.insert(`${store.database}.alert_deliveries`, batch.map(deliveryRowOf), `alert_deliveries:${first.notifier}:${first.alert_id}:${first.version}:${first.attempt}:${first.attempted_at}:${batch.length}`);
       } catch (err) {
         this.attempts.unshift(...batch);
         this.o.log.warn({ err: (err as Error).message, attempts: batch.length }, 'notifier: could not record delivery attempts; keeping them for the next try');
       }
     });
     return this.flushing;
+  }
+}
+
+/** The notifier worker: its own consumer group, so a slow endpoint holds back nothing but itself. */
+export class NotifyWorker extends StageRuntime<NotifyStage> {
+  private readonly notifiers: Notifier[];
+
+  constructor(o: NotifyWorkerOptions) {
+    super(new NotifyStage(o), { kafka: o.kafka, store: o.store, log: o.log, consumer: o.consumer, chunkSize: 10_000 }, () => this.stats);
+    this.notifiers = o.notifiers;
+  }
+
+  get stats(): NotifyStage['stats'] {
+    return this.stage.stats;
+  }
+
+  /** Where notifiers report their attempts. */
+  get record(): (a: DeliveryAttempt) => void {
+    return this.stage.record;
+  }
+
+  override async stop(timeoutMs = 5_000): Promise<void> {
+    this.stage.stopping = true;
+    // Deliveries in hand are cut short by closing the notifiers, so the consumer's stop does not wait on a slow endpoint.
+    await Promise.all([super.stop(), ...this.notifiers.map((n) => n.close(timeoutMs))]);
   }
 }

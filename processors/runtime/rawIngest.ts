@@ -1,14 +1,18 @@
 /**
- * The raw ingestion worker: a kafkajs consumer-group member that decodes each
- * message, writes raw rows and dead letters to ClickHouse, and commits offsets
- * only once those rows are durable. Bad messages never stop valid traffic.
+ * The raw ingestion stage: decodes each message, writes raw rows and dead letters to
+ * ClickHouse, and (through the stage runtime) commits offsets only once those rows are
+ * durable. Bad messages never stop valid traffic.
+ *
+ * Replay protection: each table holds, per source partition, rows in offset order, so
+ * its highest stored offset marks everything before it as stored (StoredOffsets); a
+ * replayed message at or below the mark is skipped, whatever the round boundaries.
  */
-import { EventEmitter } from 'node:events';
-import { CompressionTypes, type Consumer, type EachBatchPayload, type Kafka, type Producer } from 'kafkajs';
+import { CompressionTypes, type Kafka, type Producer } from 'kafkajs';
 import type { Store } from '../../platform/clickhouse/store.ts';
 import { PRODUCER_RETRY } from '../../platform/kafka/client.ts';
-import { whileHeartbeating, type GroupConsumerOptions } from '../../platform/kafka/groupMember.ts';
+import type { GroupConsumerOptions } from '../../platform/kafka/groupMember.ts';
 import type { Logger } from '../../platform/log.ts';
+import { StageRuntime, type Chunk, type Output, type RuntimeOptions, type Stage, type StageContext, type Write } from '../../platform/stage/runtime.ts';
 import type { SchemaRegistry } from '../../schemas/registry.ts';
 import { classify, classifyDeadLetterTopic, type Classified, type RawTable, type TopicFamilies } from './classify.ts';
 import type { DeadLetter } from './rawRows.ts';
@@ -24,10 +28,10 @@ export interface RawIngestOptions {
   /** Input topic -> the record family it carries. */
   families: TopicFamilies;
   deadLetterTopic: string;
-  /** Most messages per insert (a fetched batch is split into chunks of this size). */
+  /** Most messages of one partition per round (a fetched batch is split into chunks of this size). */
   chunkSize: number;
-  /** Called after a chunk's rows are stored and before its offsets are committed (tests inject crashes here). */
-  afterStore?: (chunk: { topic: string; partition: number; lastOffset: string }) => void;
+  /** Called after a round's rows are stored and before its offsets are committed (tests inject crashes here). */
+  afterStore?: RuntimeOptions['afterStore'];
   clock?: () => number;
 }
 
@@ -50,152 +54,132 @@ const STAT_OF: Record<RawTable, 'deadLetters' | 'touchpointRows' | 'outcomeRows'
   outcome_events: 'outcomeRows',
 };
 
-type Message = { offset: string; key: Buffer | null; value: Buffer | null; headers?: Record<string, Buffer | string | (Buffer | string)[] | undefined> };
+type Message = Chunk['messages'][number];
 
 const headerText = (h: Message['headers']): Record<string, string> =>
   Object.fromEntries(Object.entries(h ?? {}).flatMap(([k, v]) => (v === undefined ? [] : [[k, String(Array.isArray(v) ? v[0] : v)]])));
 
-/**
- * Events: 'progress' (stats) after each committed chunk; 'fatal' (Error) when the
- * consumer has crashed and kafkajs will not restart it: the worker is dead and the
- * process should exit so a supervisor restarts it.
- */
-export class RawIngest extends EventEmitter {
+class RawIngestStage implements Stage {
+  readonly name = 'raw ingest';
+  readonly topics: string[];
   readonly stats: IngestStats = {
     consumed: 0, touchpointRows: 0, outcomeRows: 0, deadLetters: 0, replayedSkipped: 0, chunks: 0,
     ms: { decode: 0, deadLetterTopic: 0, insert: 0, commit: 0 },
   };
-  private consumer?: Consumer;
+  private ctx?: StageContext;
   private dlq?: Producer;
   private stored?: StoredOffsets;
-  private cluster = '';
   private readonly clock: () => number;
 
   constructor(private readonly o: RawIngestOptions) {
-    super();
+    // The dead-letter topic too: dead letters other producers (file replay) send there are stored as well.
+    this.topics = [...Object.keys(o.families), o.deadLetterTopic];
     this.clock = o.clock ?? Date.now;
   }
 
-  async start(): Promise<void> {
-    const { kafka, families, log } = this.o;
-    const admin = kafka.admin();
-    await admin.connect();
-    this.cluster = (await admin.describeCluster()).clusterId;
-    await admin.disconnect();
-    this.stored = new StoredOffsets(this.o.store, this.cluster);
-
-    this.dlq = kafka.producer({ idempotent: true, maxInFlightRequests: 1, retry: PRODUCER_RETRY });
+  async open(ctx: StageContext): Promise<void> {
+    this.ctx = ctx;
+    this.stored = new StoredOffsets(ctx.store, ctx.cluster);
+    this.dlq = this.o.kafka.producer({ idempotent: true, maxInFlightRequests: 1, retry: PRODUCER_RETRY });
     await this.dlq.connect();
-    const consumer = kafka.consumer(this.o.consumer);
-    this.consumer = consumer;
-    consumer.on(consumer.events.GROUP_JOIN, (e) => {
-      this.stored?.reset();
-      log.info({ assignment: e.payload.memberAssignment }, 'joined consumer group');
-    });
-    consumer.on(consumer.events.CRASH, (e) => {
-      log.error({ err: e.payload.error.message, restart: e.payload.restart }, 'consumer crashed');
-      if (!e.payload.restart) this.emit('fatal', e.payload.error);
-    });
-    await consumer.connect();
-    // The dead-letter topic too: dead letters other producers (file replay) send there are stored as well.
-    await consumer.subscribe({ topics: [...Object.keys(families), this.o.deadLetterTopic], fromBeginning: true });
-    await consumer.run({
-      autoCommit: false,
-      eachBatchAutoResolve: false,
-      eachBatch: (payload) => whileHeartbeating(payload.heartbeat, this.o.consumer.heartbeatInterval, () => this.onBatch(payload)),
-    });
   }
 
-  /** Finishes and commits the chunk in hand, then leaves the group. */
-  async stop(): Promise<void> {
-    await this.consumer?.disconnect();
+  revoked(): void {
+    // Another worker may have written more: re-read the marks.
+    this.stored?.reset();
+  }
+
+  failed(): void {
+    // The insert may have landed anyway (a timeout): re-read the marks before any retry.
+    this.stored?.reset();
+  }
+
+  async close(): Promise<void> {
     await this.dlq?.disconnect();
   }
 
-  private async onBatch({ batch, resolveOffset, heartbeat, isRunning, isStale, commitOffsetsIfNecessary }: EachBatchPayload): Promise<void> {
-    const { topic, partition, messages, highWatermark } = batch;
-    for (let i = 0; i < messages.length; i += this.o.chunkSize) {
-      if (!isRunning() || isStale()) return;
-      // A worker that lost its partitions in a rebalance learns it here, before writing.
-      await heartbeat();
-      const chunk = messages.slice(i, i + this.o.chunkSize);
-      const lastOffset = chunk[chunk.length - 1]?.offset as string;
-      try {
-        await this.storeChunk(topic, partition, BigInt(highWatermark), chunk);
-      } catch (err) {
-        // The insert may have landed anyway (a timeout): re-read the marks before any retry.
-        this.stored?.reset();
-        throw err;
-      }
-      this.o.afterStore?.({ topic, partition, lastOffset });
-      const t = performance.now();
-      // Not consumer.commitOffsets: that one is skipped silently once a stop has begun,
-      // and a clean stop must commit the chunk it just stored.
-      await commitOffsetsIfNecessary({ topics: [{ topic, partitions: [{ partition, offset: (BigInt(lastOffset) + 1n).toString() }] }] });
-      this.stats.ms.commit += performance.now() - t;
-      resolveOffset(lastOffset);
-      this.stats.chunks++;
-      this.emit('progress', this.stats);
-    }
-  }
-
-  private async storeChunk(topic: string, partition: number, highWatermark: bigint, messages: Message[]): Promise<void> {
-    const { registry, families, store, log } = this.o;
+  async round(chunks: Chunk[]): Promise<Output> {
+    const { registry, families, log } = this.o;
+    const ctx = this.ctx as StageContext;
     const stored = this.stored as StoredOffsets;
     let t = performance.now();
     const now = this.clock();
-    const byTable: Record<RawTable, { offset: bigint; c: Classified }[]> = { dead_letters: [], touchpoint_events: [], outcome_events: [] };
-    const fromDeadLetterTopic = topic === this.o.deadLetterTopic;
-    for (const m of messages) {
-      const src = { cluster: this.cluster, topic, partition, offset: m.offset, key: m.key, value: m.value };
-      const c = fromDeadLetterTopic ? classifyDeadLetterTopic(src, headerText(m.headers), now) : classify(registry, families, src, now);
-      if (c) byTable[c.table].push({ offset: BigInt(m.offset), c });
+    // Per table, each chunk's entries (in offset order).
+    const byTable = new Map<RawTable, { chunk: Chunk; entries: { offset: bigint; c: Classified }[] }[]>(TABLE_ORDER.map((table) => [table, []]));
+    for (const chunk of chunks) {
+      const { topic, partition } = chunk;
+      const fromDeadLetterTopic = topic === this.o.deadLetterTopic;
+      const mine = new Map<RawTable, { offset: bigint; c: Classified }[]>(TABLE_ORDER.map((table) => [table, []]));
+      for (const m of chunk.messages) {
+        const src = { cluster: ctx.cluster, topic, partition, offset: m.offset, key: m.key, value: m.value };
+        const c = fromDeadLetterTopic ? classifyDeadLetterTopic(src, headerText(m.headers), now) : classify(registry, families, src, now);
+        if (c) mine.get(c.table)?.push({ offset: BigInt(m.offset), c });
+      }
+      for (const [table, entries] of mine) if (entries.length) byTable.get(table)?.push({ chunk, entries });
+      this.stats.consumed += chunk.messages.length;
+      const dead = mine.get('dead_letters') ?? [];
+      if (dead.length) {
+        const first = (dead[0]?.c as Extract<Classified, { table: 'dead_letters' }>).deadLetter;
+        log.warn(
+          { topic, partition, offsets: `${dead[0]?.offset}..${dead[dead.length - 1]?.offset}`, count: dead.length },
+          `${dead.length} dead letter(s); first: ${first.reason}`,
+        );
+      }
     }
     this.stats.ms.decode += performance.now() - t;
-    this.stats.consumed += messages.length;
 
+    const writes: Write[] = [];
+    const marks: { table: RawTable; topic: string; partition: number; last: bigint; rows: number }[] = [];
     for (const table of TABLE_ORDER) {
-      const entries = byTable[table];
-      if (entries.length === 0) continue;
-      let mark = await stored.highest(table, topic, partition);
-      if (mark >= highWatermark) {
-        // Stored offsets beyond the end of the log: the topic was deleted and created again.
-        log.warn({ table, topic, partition, mark: String(mark), highWatermark: String(highWatermark) },
-          'stored offsets run past the end of this partition: the topic was recreated; ingesting it from the start');
-        stored.forget(table, topic, partition);
-        mark = -1n;
+      const rows: object[] = [];
+      const spans: string[] = [];
+      const letters: DeadLetter[] = [];
+      for (const { chunk, entries } of byTable.get(table) ?? []) {
+        const { topic, partition } = chunk;
+        let mark = await stored.highest(table, topic, partition);
+        if (mark >= chunk.highWatermark) {
+          // Stored offsets beyond the end of the log: the topic was deleted and created again.
+          log.warn({ table, topic, partition, mark: String(mark), highWatermark: String(chunk.highWatermark) },
+            'stored offsets run past the end of this partition: the topic was recreated; ingesting it from the start');
+          stored.forget(table, topic, partition);
+          mark = -1n;
+        }
+        const fresh = entries.filter((e) => e.offset > mark);
+        this.stats.replayedSkipped += entries.length - fresh.length;
+        if (fresh.length === 0) continue;
+        const first = fresh[0]?.offset as bigint;
+        const last = fresh[fresh.length - 1]?.offset as bigint;
+        for (const e of fresh) {
+          rows.push(e.c.row);
+          if (e.c.table === 'dead_letters' && e.c.publish) letters.push(e.c.deadLetter);
+        }
+        spans.push(`${topic}:${partition}:${first}-${last}`);
+        marks.push({ table, topic, partition, last, rows: fresh.length });
       }
-      const fresh = entries.filter((e) => e.offset > mark);
-      this.stats.replayedSkipped += entries.length - fresh.length;
-      if (fresh.length === 0) continue;
-      const first = fresh[0]?.offset as bigint;
-      const last = fresh[fresh.length - 1]?.offset as bigint;
-
-      if (table === 'dead_letters') {
+      if (rows.length === 0) continue;
+      if (letters.length) {
+        // On the dead-letter topic before the rows are stored: a crash in between sends them again, never loses them.
         t = performance.now();
-        const letters = fresh.map((e) => e.c as Extract<Classified, { table: 'dead_letters' }>).filter((d) => d.publish);
-        await this.publishDeadLetters(letters.map((d) => d.deadLetter));
+        await this.publishDeadLetters(letters);
         this.stats.ms.deadLetterTopic += performance.now() - t;
       }
-      t = performance.now();
-      await store.insert(`${store.database}.${table}`, fresh.map((e) => e.c.row), `${table}:${this.cluster}:${topic}:${partition}:${first}-${last}`);
-      this.stats.ms.insert += performance.now() - t;
-      stored.record(table, topic, partition, last);
-      this.stats[STAT_OF[table]] += fresh.length;
+      writes.push({ table, rows, token: `${table}:${ctx.cluster}:${spans.join(',')}` });
     }
-
-    const dead = byTable.dead_letters;
-    if (dead.length) {
-      const first = (dead[0]?.c as Extract<Classified, { table: 'dead_letters' }>).deadLetter;
-      log.warn(
-        { topic, partition, offsets: `${dead[0]?.offset}..${dead[dead.length - 1]?.offset}`, count: dead.length },
-        `${dead.length} dead letter(s); first: ${first.reason}`,
-      );
-    }
+    t = performance.now();
+    return {
+      writes,
+      stored: () => {
+        this.stats.ms.insert += performance.now() - t;
+        for (const m of marks) {
+          stored.record(m.table, m.topic, m.partition, m.last);
+          this.stats[STAT_OF[m.table]] += m.rows;
+        }
+        this.stats.chunks += chunks.length;
+      },
+    };
   }
 
   private async publishDeadLetters(letters: DeadLetter[]): Promise<void> {
-    if (letters.length === 0) return;
     await this.dlq?.send({
       topic: this.o.deadLetterTopic,
       // Compressed: a message that arrived compressed must still fit when it is sent on.
@@ -213,5 +197,22 @@ export class RawIngest extends EventEmitter {
         },
       })),
     });
+  }
+}
+
+/**
+ * The raw ingestion worker: a consumer-group member running the raw ingestion stage.
+ * Events: 'progress' (stats) after each committed round; 'fatal' (Error) when the
+ * consumer has crashed and kafkajs will not restart it.
+ */
+export class RawIngest extends StageRuntime<RawIngestStage> {
+  constructor(o: RawIngestOptions) {
+    const stage = new RawIngestStage(o);
+    super(stage, { kafka: o.kafka, store: o.store, log: o.log, consumer: o.consumer, chunkSize: o.chunkSize, afterStore: o.afterStore, clock: o.clock }, () => this.stats);
+  }
+
+  get stats(): IngestStats {
+    this.stage.stats.ms.commit = this.timing.ms.commit;
+    return this.stage.stats;
   }
 }

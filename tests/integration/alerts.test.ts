@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openStore } from '../../platform/clickhouse/store.ts';
 import { createLogger } from '../../platform/log.ts';
-import { connectKafka, connectProducer, type Connected } from '../../platform/pipeline.ts';
+import { connectKafka, connectProducer, type Connected } from '../../pipeline/compose.ts';
 import { SimulationRun } from '../../producers/simulator/run.ts';
 import { validateScenario } from '../../producers/simulator/scenario.ts';
 import { simulate } from '../../producers/simulator/simulate.ts';

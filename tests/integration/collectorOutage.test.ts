@@ -8,7 +8,7 @@
 import type { AddressInfo } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ensureTopics, kafkaClient } from '../../platform/kafka/client.ts';
-import { connectProducer } from '../../platform/pipeline.ts';
+import { connectProducer } from '../../pipeline/compose.ts';
 import { buildCollector } from '../../producers/collector.ts';
 import { uuidOf } from '../../producers/random.ts';
 import { SchemaRegistry } from '../../schemas/registry.ts';

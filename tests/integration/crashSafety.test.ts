@@ -10,7 +10,7 @@ import { migrate } from '../../platform/clickhouse/migrate.ts';
 import { openStore } from '../../platform/clickhouse/store.ts';
 import { consumerLag } from '../../platform/kafka/lag.ts';
 import { createLogger } from '../../platform/log.ts';
-import { connectKafka, connectProducer, type Connected } from '../../platform/pipeline.ts';
+import { connectKafka, connectProducer, type Connected } from '../../pipeline/compose.ts';
 import { takeSimulated } from '../../producers/simulator/simulate.ts';
 import type { TouchpointProducer } from '../../producers/touchpointProducer.ts';
 import { isolatedConfig, waitFor } from '../helpers.ts';

@@ -13,7 +13,7 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Config } from '../../platform/config.ts';
 import { createLogger } from '../../platform/log.ts';
-import { connectKafka, connectProducer, type Connected } from '../../platform/pipeline.ts';
+import { connectKafka, connectProducer, type Connected } from '../../pipeline/compose.ts';
 import { buildCollector } from '../../producers/collector.ts';
 import { seededRandom } from '../../producers/random.ts';
 import { takeSimulated } from '../../producers/simulator/simulate.ts';

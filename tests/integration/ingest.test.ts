@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { KafkaMessage } from 'kafkajs';
 import type { Store } from '../../platform/clickhouse/store.ts';
-import { connectKafka, connectProducer, rawIngest } from '../../platform/pipeline.ts';
+import { connectKafka, connectProducer, rawIngest } from '../../pipeline/compose.ts';
 import { takeSimulated } from '../../producers/simulator/simulate.ts';
 import { OUTCOME_EVENT, TOUCHPOINT_EVENT, type TouchpointEvent } from '../../schemas/contracts.ts';
 import { isolatedConfig, startPipeline, waitFor, type TestPipeline } from '../helpers.ts';

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Config } from '../../platform/config.ts';
 import { consumerLag } from '../../platform/kafka/lag.ts';
 import { createLogger } from '../../platform/log.ts';
-import { connectKafka, connectProducer, metricsWorker, openMigratedStore, rawIngest } from '../../platform/pipeline.ts';
+import { connectKafka, connectProducer, metricsWorker, openMigratedStore, rawIngest } from '../../pipeline/compose.ts';
 import type { Store } from '../../platform/clickhouse/store.ts';
 import { validateScenario } from '../../producers/simulator/scenario.ts';
 import { simulate } from '../../producers/simulator/simulate.ts';

@@ -8,7 +8,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { ensureTopics, kafkaClient } from '../../platform/kafka/client.ts';
 import { createLogger } from '../../platform/log.ts';
-import { connectProducer } from '../../platform/pipeline.ts';
+import { connectProducer } from '../../pipeline/compose.ts';
 import { seededRandom, uuidOf } from '../../producers/random.ts';
 import { SchemaRegistry } from '../../schemas/registry.ts';
 import type { TouchpointEvent } from '../../schemas/contracts.ts';

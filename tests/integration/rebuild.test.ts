@@ -24,7 +24,7 @@ import type { Admin, Consumer } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Store } from '../../platform/clickhouse/store.ts';
 import { createLogger } from '../../platform/log.ts';
-import { connectKafka, type Connected } from '../../platform/pipeline.ts';
+import { connectKafka, type Connected } from '../../pipeline/compose.ts';
 import { seededRandom } from '../../producers/random.ts';
 import { CLASS_SQL, X_SQL } from '../experienceSql.ts';
 import { isolatedConfig, said, spawnCx, waitFor, withStore as withStoreOf, type CxProcess } from '../helpers.ts';

@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openStore, type Store } from '../../platform/clickhouse/store.ts';
 import { createLogger } from '../../platform/log.ts';
-import { connectKafka, connectProducer } from '../../platform/pipeline.ts';
+import { connectKafka, connectProducer } from '../../pipeline/compose.ts';
 import { validateScenario } from '../../producers/simulator/scenario.ts';
 import { simulate } from '../../producers/simulator/simulate.ts';
 import { SimulationRun } from '../../producers/simulator/run.ts';

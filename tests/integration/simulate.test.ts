@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { createLogger } from '../../platform/log.ts';
-import { connectKafka, connectProducer, openMigratedStore, rawIngest } from '../../platform/pipeline.ts';
+import { connectKafka, connectProducer, openMigratedStore, rawIngest } from '../../pipeline/compose.ts';
 import { validateScenario } from '../../producers/simulator/scenario.ts';
 import { simulate } from '../../producers/simulator/simulate.ts';
 import { SimulationRun } from '../../producers/simulator/run.ts';

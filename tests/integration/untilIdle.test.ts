@@ -16,7 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Store } from '../../platform/clickhouse/store.ts';
 import { consumerLag } from '../../platform/kafka/lag.ts';
 import { createLogger } from '../../platform/log.ts';
-import { connectKafka, connectProducer, type Connected } from '../../platform/pipeline.ts';
+import { connectKafka, connectProducer, type Connected } from '../../pipeline/compose.ts';
 import { seededRandom } from '../../producers/random.ts';
 import { takeSimulated } from '../../producers/simulator/simulate.ts';
 import type { TouchpointProducer } from '../../producers/touchpointProducer.ts';

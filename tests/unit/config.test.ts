@@ -3,6 +3,8 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig, maskUrl, redactor, SETTINGS, shownValue } from '../../platform/config.ts';
+import { metricParams } from '../../pipeline/compose.ts';
+import { DEFAULT_PARAMS } from '../../processors/params.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -65,3 +67,13 @@ describe('configuration', () => {
   });
 });
 
+
+describe('the folds\' default parameters', () => {
+  it('are the configuration\'s defaults: processors/params.ts DEFAULT_PARAMS equals metricParams of an empty environment', () => {
+    // The folds do not load the configuration (they import only their params); the literal
+    // defaults they carry for tests and benches must not drift from the configuration's.
+    expect(metricParams(loadConfig({}))).toEqual(DEFAULT_PARAMS);
+    // And it can fail: one setting changed shows.
+    expect(metricParams(loadConfig({ CX_AT_RISK_MEMORY: '0.4' }))).not.toEqual(DEFAULT_PARAMS);
+  });
+});

@@ -1,9 +1,11 @@
 /**
- * Wiring shared by the commands: brokers, topics, store and migrations, and the
- * raw ingestion worker, in the order they must come up.
+ * The composition root: the one place that knows every layer (platform/, processors/,
+ * producers/) and wires them from the configuration: brokers, topics, store and
+ * migrations, the stages' workers, the producer. `cx start`, `cx process`, the bench
+ * and the eval all build their pipeline here.
  */
 import type { Kafka } from 'kafkajs';
-import { HOUR_MS, metricParams } from '../processors/params.ts';
+import { DAY_MS, HOUR_MS, type MetricParams } from '../processors/params.ts';
 import type { Notifier, OnAttempt } from '../processors/alerting/notifier.ts';
 import { WebhookNotifier } from '../processors/alerting/webhook.ts';
 import { AlertStage, type AlertStageOptions } from '../processors/runtime/alertStage.ts';
@@ -12,13 +14,31 @@ import { MetricsWorker, type MetricsWorkerOptions } from '../processors/runtime/
 import { RawIngest, type RawIngestOptions } from '../processors/runtime/rawIngest.ts';
 import { OUTCOME_EVENT, TOUCHPOINT_EVENT } from '../schemas/contracts.ts';
 import { SchemaRegistry } from '../schemas/registry.ts';
-import { migrate } from './clickhouse/migrate.ts';
-import { openStore, type Store } from './clickhouse/store.ts';
-import type { Config } from './config.ts';
-import { ensureTopics, kafkaClient, resolveBrokers } from './kafka/client.ts';
-import { consumerOptions } from './kafka/groupMember.ts';
-import type { Logger } from './log.ts';
+import { migrate } from '../platform/clickhouse/migrate.ts';
+import { openStore, type Store } from '../platform/clickhouse/store.ts';
+import type { Config } from '../platform/config.ts';
+import { ensureTopics, kafkaClient, resolveBrokers } from '../platform/kafka/client.ts';
+import { consumerOptions } from '../platform/kafka/groupMember.ts';
+import type { Logger } from '../platform/log.ts';
 import { TouchpointProducer } from '../producers/touchpointProducer.ts';
+
+/** The metric parameters, from the one configuration schema (platform/config.ts). */
+export function metricParams(c: Pick<Config, 'horizonDays' | 'memoryHalfLifeDays' | 'badMemoryFactor' | 'momentOfTruthWeight' | 'stoolThreshold' | 'atRiskMemory' | 'minCellExperiences' | 'consistencyWindowMinutes' | 'allowedLatenessMs' | 'dedupWindowHours' | 'dedupMaxIds'>): MetricParams {
+  return {
+    horizonMs: c.horizonDays * DAY_MS,
+    halfLifeMs: c.memoryHalfLifeDays * DAY_MS,
+    badFactor: c.badMemoryFactor,
+    motWeight: c.momentOfTruthWeight,
+    stoolThreshold: c.stoolThreshold,
+    atRisk: c.atRiskMemory,
+    nMin: c.minCellExperiences,
+    windowMinutes: c.consistencyWindowMinutes,
+    latenessMs: c.allowedLatenessMs,
+    dedupWindowMs: c.dedupWindowHours === undefined ? c.horizonDays * DAY_MS : c.dedupWindowHours * HOUR_MS,
+    dedupMaxIds: c.dedupMaxIds,
+    calibration: null,
+  };
+}
 
 export interface Connected {
   kafka: Kafka;
@@ -141,4 +161,39 @@ export function webhookNotifier(config: Config, log: Logger, onAttempt: OnAttemp
     onAttempt,
     log,
   })];
+}
+
+/** A worker the launcher runs: any stage runtime (or anything that starts, stops and may fail for good). */
+export interface Launchable {
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  on(event: 'fatal', f: (err: Error) => void): unknown;
+}
+
+/**
+ * Starts workers in order, each stopped again on the way out (in reverse order, through
+ * `teardown`), and each heard when it fails for good: `onFatal` gets the first such
+ * failure of any of them (a supervisor should restart the process). One that cannot
+ * start undoes what started before it and rejects.
+ */
+export async function launchWorkers(
+  workers: [what: string, worker: Launchable][],
+  teardown: { add(what: string, undo: () => Promise<unknown>): void; run(): Promise<void> },
+  onFatal: (what: string, err: Error) => void,
+): Promise<void> {
+  let heard = false;
+  for (const [what, worker] of workers) {
+    teardown.add(`stop the ${what}`, () => worker.stop());
+    worker.on('fatal', (err: Error) => {
+      if (heard) return;
+      heard = true;
+      onFatal(what, err);
+    });
+    try {
+      await worker.start();
+    } catch (err) {
+      await teardown.run();
+      throw err;
+    }
+  }
 }
