@@ -1,4 +1,4 @@
-import type { Command } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
 import type { Admin } from 'kafkajs';
 import { loadConfig } from '../../platform/config.ts';
 import { endOffsets, lagBefore, type TopicEnds } from '../../platform/kafka/lag.ts';
@@ -40,6 +40,19 @@ function stallAfterChunks(variable: string, log: { warn: (msg: string) => void }
 
 const fmt = (n: number) => n.toLocaleString('en-US');
 
+/** The stages a worker can run (each its own consumer group: `<CX_CONSUMER_GROUP>`, `.metrics`, `.alerts`, `.notify`). */
+const STAGES = ['raw', 'metrics', 'alerts', 'notify'] as const;
+type StageName = (typeof STAGES)[number];
+
+function stagesOption(value: string): Set<StageName> {
+  const names = value.split(',').map((s) => s.trim()).filter(Boolean);
+  const unknown = names.filter((n) => !(STAGES as readonly string[]).includes(n));
+  if (names.length === 0 || unknown.length) {
+    throw new InvalidArgumentError(`${unknown.length ? `unknown stage ${unknown.map((n) => `"${n}"`).join(', ')}` : 'no stage named'}: choose from ${STAGES.join(', ')}`);
+  }
+  return new Set(names as StageName[]);
+}
+
 /** Waits until both groups have committed everything that was in their topics at `ends` (or a stop began). */
 async function caughtUp(admin: Admin, groups: [string, TopicEnds][], stopping: () => boolean, onWait: (left: number) => void): Promise<boolean> {
   let lastSaid = 0;
@@ -65,8 +78,13 @@ export function processCommand(program: Command): void {
     .command('process')
     .description('run a processor worker: raw events and dead letters, the metric folds (stool, drops, spirals, memory, journeys, departments) and touchpoint health and alerts into ClickHouse and the alerts topic; workers in one group share the partitions (Ctrl-C stops cleanly)')
     .option('--until-idle', 'finish a backfill: process what the input topics hold at the start, then release everything the watermark holds back (close every open minute, write the stool windows), store it, print a summary and exit 0')
-    .action(async (opts: { untilIdle?: boolean }) => {
+    .option('--stages <list>', `the stages this worker runs, comma-separated, of ${STAGES.join(', ')} (default: all of them; notify only with CX_ALERT_WEBHOOK_URL). Stages in other processes share one store through CLICKHOUSE_URL`, stagesOption)
+    .action(async (opts: { untilIdle?: boolean; stages?: Set<StageName> }) => {
       const config = loadConfig();
+      const runs = opts.stages ?? new Set<StageName>(STAGES);
+      if (opts.untilIdle && runs.has('alerts') && !runs.has('metrics')) {
+        throw new Error('--until-idle with the alerts stage needs the metrics stage in the same process: the alerts finish after the metric folds have closed every minute');
+      }
       const log = createLogger(config.logLevel, 'cx-process', config);
       // A stop asked for while starting up still stops cleanly: undo whatever has started.
       const teardown = new Teardown();
@@ -97,41 +115,41 @@ export function processCommand(program: Command): void {
         ends = { raw, metrics: new Map([[config.touchpointsTopic, raw.get(config.touchpointsTopic) as Map<number, number>]]) };
       }
 
-      const ingest = rawIngest(config, kafka, store, log, killAfterChunks('CX_FAULT_KILL_AFTER_STORED_CHUNKS'));
+      const ingest = runs.has('raw') ? rawIngest(config, kafka, store, log, killAfterChunks('CX_FAULT_KILL_AFTER_STORED_CHUNKS')) : undefined;
       const killMetrics = killAfterChunks('CX_FAULT_KILL_AFTER_METRIC_CHUNKS');
       const stallMetrics = stallAfterChunks('CX_FAULT_STALL_AFTER_METRIC_CHUNKS', log);
-      const metrics = metricsWorker(config, kafka, store, log, killMetrics || stallMetrics ? async () => {
+      const metrics = runs.has('metrics') ? metricsWorker(config, kafka, store, log, killMetrics || stallMetrics ? async () => {
         killMetrics?.();
         await stallMetrics?.();
-      } : undefined);
-      const alerts = alertStage(config, kafka, store, log, killAfterChunks('CX_FAULT_KILL_AFTER_ALERT_CHANGES'));
-      alerts.on('published', (changes: { summary: string; status: string }[]) => {
+      } : undefined) : undefined;
+      const alerts = runs.has('alerts') ? alertStage(config, kafka, store, log, killAfterChunks('CX_FAULT_KILL_AFTER_ALERT_CHANGES')) : undefined;
+      alerts?.on('published', (changes: { summary: string; status: string }[]) => {
         for (const c of changes) log.info({ status: c.status }, `alert: ${c.summary}`);
       });
       // Webhook delivery, when configured: any worker may deliver (one per change, through its consumer group).
-      const notify = config.alertWebhookUrl ? notifyWorker(config, kafka, store, log, (record) => webhookNotifier(config, log, record)) : undefined;
+      const notify = runs.has('notify') && config.alertWebhookUrl ? notifyWorker(config, kafka, store, log, (record) => webhookNotifier(config, log, record)) : undefined;
+      if (opts.stages?.has('notify') && !config.alertWebhookUrl) log.warn('the notify stage delivers to CX_ALERT_WEBHOOK_URL, which is not set: not running it');
 
       let last = 0;
-      ingest.on('progress', (s) => {
+      ingest?.on('progress', (s: NonNullable<typeof ingest>['stats']) => {
         if (Date.now() - last < 1000) return;
         last = Date.now();
         log.info({ stats: s }, 'ingest progress');
       });
       let lastMetrics = 0;
-      metrics.on('progress', (s: typeof metrics.stats) => {
+      metrics?.on('progress', (s: NonNullable<typeof metrics>['stats']) => {
         if (Date.now() - lastMetrics < 1000) return;
         lastMetrics = Date.now();
         log.info({ stats: s, completeTo: completeToIso(s.completeTo) }, 'metrics progress');
       });
       // What each stopped with, in the log (after they have all stopped).
       teardown.add('log the final figures', async () => {
-        log.info({ stats: ingest.stats }, 'stopped');
-        log.info({ stats: metrics.stats, completeTo: completeToIso(metrics.stats.completeTo) }, 'metrics stopped');
-        log.info({ stats: alerts.stats }, 'alert stage stopped');
+        if (ingest) log.info({ stats: ingest.stats }, 'stopped');
+        if (metrics) log.info({ stats: metrics.stats, completeTo: completeToIso(metrics.stats.completeTo) }, 'metrics stopped');
+        if (alerts) log.info({ stats: alerts.stats }, 'alert stage stopped');
       });
-      const workers: [string, Launchable][] = [['processor', ingest], ['metric processors', metrics], ['alert stage', alerts]];
-      if (notify) workers.push(['alert notifier', notify]);
-      await launchWorkers(workers, teardown, (what, err) => {
+      const workers: [string, Launchable | undefined][] = [['processor', ingest], ['metric processors', metrics], ['alert stage', alerts], ['alert notifier', notify]];
+      await launchWorkers(workers.filter((w): w is [string, Launchable] => w[1] !== undefined), teardown, (what, err) => {
         log.fatal({ err: err.message, worker: what }, 'a consumer stopped for good; exiting so a supervisor can restart this worker');
         void teardown.run().finally(() => process.exit(1));
       });
@@ -139,21 +157,28 @@ export function processCommand(program: Command): void {
       if (!ends) return;
 
       const t0 = Date.now();
-      const groups: [string, TopicEnds][] = [[config.consumerGroup, ends.raw], [`${config.consumerGroup}.metrics`, ends.metrics]];
+      const groups: [string, TopicEnds][] = [];
+      if (ingest) groups.push([config.consumerGroup, ends.raw]);
+      if (metrics) groups.push([`${config.consumerGroup}.metrics`, ends.metrics]);
       const done = await caughtUp(admin, groups, () => stopping, (left) => log.info({ left }, 'until idle: messages left before the end of the input'));
       if (!done) return; // a signal is stopping the worker
       // A failure here still stops the workers the clean way (leaving their groups) before the error is shown.
-      const finished = await metrics.finishInput().catch(fail);
-      await alerts.catchUp().catch(fail);
-      const s = ingest.stats;
-      const m = metrics.stats;
-      const resultRows = Object.values(m.rows).reduce((a, b) => a + b, 0);
-      process.stdout.write(
-        `Input finished in ${((Date.now() - t0) / 1000).toFixed(1)} s: ${fmt(s.touchpointRows)} touchpoint rows, ${fmt(s.outcomeRows)} outcome rows, ${fmt(s.deadLetters)} dead letters stored; ` +
-          `${fmt(m.released)} events through the metric folds (${fmt(m.late)} late, ${fmt(m.duplicates)} duplicates skipped${m.calibrationId ? `, calibration ${m.calibrationId}` : ''}), ${fmt(resultRows)} result rows, ${fmt(m.windows)} stool windows over ${finished.partitions} partition(s); ` +
-          `results ${completeToText(finished.completeTo)}.\n`,
-      );
-      log.info({ stats: m, completeTo: completeToIso(finished.completeTo) }, 'until idle: input finished');
+      const finished = await metrics?.finishInput().catch(fail);
+      await alerts?.catchUp().catch(fail);
+      const said: string[] = [];
+      if (ingest) {
+        const s = ingest.stats;
+        said.push(`${fmt(s.touchpointRows)} touchpoint rows, ${fmt(s.outcomeRows)} outcome rows, ${fmt(s.deadLetters)} dead letters stored`);
+      }
+      const m = metrics?.stats;
+      if (m && finished) {
+        const resultRows = Object.values(m.rows).reduce((a, b) => a + b, 0);
+        said.push(`${fmt(m.released)} events through the metric folds (${fmt(m.late)} late, ${fmt(m.duplicates)} duplicates skipped${m.calibrationId ? `, calibration ${m.calibrationId}` : ''}), ${fmt(resultRows)} result rows, ${fmt(m.windows)} stool windows over ${finished.partitions} partition(s); ` +
+          `results ${completeToText(finished.completeTo)}`);
+      }
+      if (alerts) said.push(`${fmt(alerts.stats.minutes)} minutes of touchpoint health, ${fmt(alerts.stats.published)} alert changes published`);
+      process.stdout.write(`Input finished in ${((Date.now() - t0) / 1000).toFixed(1)} s: ${said.join('; ')}.\n`);
+      log.info({ stats: m, completeTo: finished ? completeToIso(finished.completeTo) : undefined }, 'until idle: input finished');
       stopping = true;
       await teardown.run();
       for (const f of teardown.failures) log.warn(`could not ${f}`);

@@ -2,7 +2,9 @@
  * Scale-out and restore, with real processes: two `cx process` workers in one consumer
  * group share the partitions, one is SIGKILLed mid-run (rows and state stored, offsets
  * not yet committed), the other takes its partitions over and restores their state;
- * every result table then equals a clean single-worker run's, row for row.
+ * every result table then equals a clean single-worker run's, row for row. So do the
+ * stages split over two processes (`--stages raw` and `--stages metrics,alerts`) against
+ * all of them in one.
  * The workers share one embedded engine through `cx store serve` (chdb opens a directory
  * in one process only).
  */
@@ -138,11 +140,28 @@ describe('scale-out: two workers, one killed, equal a single worker', () => {
     // B restored state that A had checkpointed: the takeover really went through the restore path.
     expect(b.output.join('')).toContain('metrics: restored partition state');
 
-    const [one, two] = [await snapshot(store, 'single', end), await snapshot(store, 'pair', end)];
+    // The stages in two processes: raw ingestion in one, the metric folds and the alerts in the other.
+    const split = { CLICKHOUSE_DATABASE: 'split', CX_CONSUMER_GROUP: `${config.consumerGroup}-split` };
+    const raw = run(['process', '--stages', 'raw'], split);
+    const folds = run(['process', '--stages', 'metrics,alerts'], split);
+    await finished('split', [raw, folds]);
+    await waitFor('the raw rows of the split run', async () => {
+      const [r] = await store.query<{ n: string }>('SELECT count() AS n FROM split.touchpoint_events');
+      return Number(r?.n) === sent;
+    }, 120_000, 500);
+    for (const p of [raw, folds]) p.child.kill('SIGTERM');
+    expect((await raw.exit).code).toBe(0);
+    expect((await folds.exit).code).toBe(0);
+    // Each ran only its own stages: no metric group member in the raw one, no raw ingestion in the other.
+    expect(raw.output.join('')).not.toContain('metrics: joined consumer group');
+    expect(folds.output.join('')).not.toContain('raw ingest: joined consumer group');
+
+    const [one, two, three] = [await snapshot(store, 'single', end), await snapshot(store, 'pair', end), await snapshot(store, 'split', end)];
     for (const table of Object.keys(RESULTS)) {
       const rows = (one[table] as string).split('\n').length - 2;
       if (table !== 'late_events') expect(rows, `${table} has rows`).toBeGreaterThan(0);
       expect(two[table], `${table} differs`).toBe(one[table]);
+      expect(three[table], `${table} differs with the stages in two processes`).toBe(one[table]);
     }
   });
 });
