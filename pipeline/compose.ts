@@ -4,13 +4,18 @@
  * migrations, the stages' workers, the producer. `cx start`, `cx process`, the bench
  * and the eval all build their pipeline here.
  */
+import { EventEmitter } from 'node:events';
 import type { Kafka } from 'kafkajs';
 import { DAY_MS, HOUR_MS, type MetricParams } from '../processors/params.ts';
 import type { Notifier, OnAttempt } from '../processors/alerting/notifier.ts';
 import { WebhookNotifier } from '../processors/alerting/webhook.ts';
-import { AlertStage, type AlertStageOptions } from '../processors/runtime/alertStage.ts';
+import { AlertStage, type AlertStageOptions, type AlertStageStats } from '../processors/runtime/alertStage.ts';
+import type { StoolWindow } from '../processors/folds/legConsistency.ts';
+import type { RuntimeTiming } from '../platform/stage/runtime.ts';
+import { killAfterRounds, metricFaults } from './faults.ts';
+import { StageThread, type FoldStageName } from './stageThread.ts';
 import { NotifyWorker } from '../processors/runtime/notifyWorker.ts';
-import { MetricsWorker, type MetricsWorkerOptions } from '../processors/runtime/metricsWorker.ts';
+import { MetricsWorker, type MetricsStats, type MetricsWorkerOptions } from '../processors/runtime/metricsWorker.ts';
 import { RawIngest, type RawIngestOptions } from '../processors/runtime/rawIngest.ts';
 import { OUTCOME_EVENT, TOUCHPOINT_EVENT } from '../schemas/contracts.ts';
 import { SchemaRegistry } from '../schemas/registry.ts';
@@ -196,4 +201,71 @@ export async function launchWorkers(
       throw err;
     }
   }
+}
+
+/**
+ * The metric folds (with the live stool) and the alerts, as `cx start` and `cx process`
+ * run them: in a stage thread of their own (CX_STAGE_THREADS=1, the default: two cores)
+ * or in this thread. Either way the same face: figures, start, stop, finishInput.
+ */
+export interface FoldStages extends Launchable {
+  readonly metrics: { readonly stats: MetricsStats; readonly latestWindow?: StoolWindow; readonly timing: RuntimeTiming };
+  readonly alerts: { readonly stats: AlertStageStats };
+  /** End of input: every open minute closed and stored, the windows written, the alerts caught up. */
+  finishInput(): Promise<{ partitions: number; completeTo: number | null }>;
+  on(event: 'fatal' | 'progress', f: (arg: any) => void): unknown; // eslint-disable-line @typescript-eslint/no-explicit-any
+}
+
+const NO_METRICS: FoldStages['metrics'] = {
+  stats: { consumed: 0, duplicates: 0, calibrationId: '', released: 0, late: 0, rows: {}, checkpoints: 0, restoredCustomers: 0, stateBytesPerCustomer: 0, windows: 0, watermarks: {}, completeTo: null, ms: { folds: 0, insert: 0, state: 0, commit: 0, stool: 0 } },
+  timing: { rounds: 0, ms: { fold: 0, store: 0, commit: 0 } },
+};
+
+/** The two stages in this thread (the stage thread runs this too). */
+export function foldStagesHere(config: Config, c: Connected, store: Store, log: Logger, stages: FoldStageName[] = ['metrics', 'alerts']): FoldStages {
+  const metrics = stages.includes('metrics') ? metricsWorker(config, c, store, log, metricFaults(log)) : undefined;
+  const alerts = stages.includes('alerts') ? alertStage(config, c, store, log, killAfterRounds('CX_FAULT_KILL_AFTER_ALERT_CHANGES')) : undefined;
+  const events = new EventEmitter();
+  alerts?.on('published', (changes: { summary: string; status: string }[]) => {
+    for (const ch of changes) log.info({ status: ch.status }, `alert: ${ch.summary}`);
+  });
+  for (const w of [metrics, alerts]) {
+    w?.on('progress', () => events.emit('progress', metrics?.stats));
+    w?.on('fatal', (err: Error) => events.emit('fatal', err));
+  }
+  return {
+    get metrics() {
+      return metrics ?? NO_METRICS;
+    },
+    alerts: alerts ?? { stats: { minutes: 0, healthRows: 0, changes: 0, published: 0, leader: false } },
+    async start() {
+      await metrics?.start();
+      try {
+        await alerts?.start();
+      } catch (err) {
+        await metrics?.stop();
+        throw err;
+      }
+    },
+    async stop() {
+      const failures: string[] = [];
+      await alerts?.stop().catch((err: unknown) => failures.push(`stop the alert stage: ${(err as Error).message}`));
+      await metrics?.stop().catch((err: unknown) => failures.push(`stop the metric processors: ${(err as Error).message}`));
+      if (failures.length) throw new Error(failures.join('; '));
+    },
+    async finishInput() {
+      const finished = (await metrics?.finishInput()) ?? { partitions: 0, completeTo: null };
+      await alerts?.catchUp();
+      return finished;
+    },
+    on(event: 'fatal' | 'progress', f: (arg: any) => void) { // eslint-disable-line @typescript-eslint/no-explicit-any
+      return events.on(event, f);
+    },
+  };
+}
+
+/** The two stages as the configuration says: in a stage thread (CX_STAGE_THREADS=1) or here. */
+export function foldStages(config: Config, c: Connected, store: Store, log: Logger, stages: FoldStageName[] = ['metrics', 'alerts']): FoldStages {
+  if (config.stageThreads === 0) return foldStagesHere(config, c, store, log, stages);
+  return new StageThread({ brokers: c.brokers, env: { ...process.env }, logLevel: log.level, logName: 'cx-stages', stages }) as unknown as FoldStages;
 }

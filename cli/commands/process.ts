@@ -3,40 +3,11 @@ import type { Admin } from 'kafkajs';
 import { loadConfig } from '../../platform/config.ts';
 import { endOffsets, lagBefore, type TopicEnds } from '../../platform/kafka/lag.ts';
 import { createLogger } from '../../platform/log.ts';
-import { alertStage, connectKafka, launchWorkers, metricsWorker, notifyWorker, openMigratedStore, rawIngest, webhookNotifier, type Launchable } from '../../pipeline/compose.ts';
+import { connectKafka, foldStages, launchWorkers, notifyWorker, openMigratedStore, rawIngest, webhookNotifier, type Launchable } from '../../pipeline/compose.ts';
+import { killAfterRounds } from '../../pipeline/faults.ts';
 import { completeToIso, completeToText } from '../completeness.ts';
 import { onShutdown, stopOnUnexpectedError } from '../shutdown.ts';
 import { Teardown } from '../teardown.ts';
-
-/**
- * Test hook for crash-safety tests: with `variable` = N, SIGKILL this process right after
- * the Nth chunk (or alert round) is stored and before its offsets are committed (or its
- * alerts published), the worst moment.
- */
-function killAfterChunks(variable: string): (() => void) | undefined {
-  const n = Number(process.env[variable] ?? 0);
-  if (!(n > 0)) return undefined;
-  let chunks = 0;
-  return () => {
-    if (++chunks === n) process.kill(process.pid, 'SIGKILL');
-  };
-}
-
-/**
- * Test hook for the heartbeat-while-busy rule: with `variable` = "N:MS", wait MS ms (the
- * event loop free, as during a slow insert) after the Nth metric chunk is stored and
- * before its commit.
- */
-function stallAfterChunks(variable: string, log: { warn: (msg: string) => void }): (() => Promise<void>) | undefined {
-  const [n, ms] = (process.env[variable] ?? '').split(':').map(Number);
-  if (!(Number(n) > 0 && Number(ms) > 0)) return undefined;
-  let chunks = 0;
-  return async () => {
-    if (++chunks !== n) return;
-    log.warn(`fault injection: stalling ${ms} ms after metric chunk ${n}, before its commit`);
-    await new Promise((r) => setTimeout(r, ms));
-  };
-}
 
 const fmt = (n: number) => n.toLocaleString('en-US');
 
@@ -115,17 +86,12 @@ export function processCommand(program: Command): void {
         ends = { raw, metrics: new Map([[config.touchpointsTopic, raw.get(config.touchpointsTopic) as Map<number, number>]]) };
       }
 
-      const ingest = runs.has('raw') ? rawIngest(config, kafka, store, log, killAfterChunks('CX_FAULT_KILL_AFTER_STORED_CHUNKS')) : undefined;
-      const killMetrics = killAfterChunks('CX_FAULT_KILL_AFTER_METRIC_CHUNKS');
-      const stallMetrics = stallAfterChunks('CX_FAULT_STALL_AFTER_METRIC_CHUNKS', log);
-      const metrics = runs.has('metrics') ? metricsWorker(config, kafka, store, log, killMetrics || stallMetrics ? async () => {
-        killMetrics?.();
-        await stallMetrics?.();
-      } : undefined) : undefined;
-      const alerts = runs.has('alerts') ? alertStage(config, kafka, store, log, killAfterChunks('CX_FAULT_KILL_AFTER_ALERT_CHANGES')) : undefined;
-      alerts?.on('published', (changes: { summary: string; status: string }[]) => {
-        for (const c of changes) log.info({ status: c.status }, `alert: ${c.summary}`);
-      });
+      const ingest = runs.has('raw') ? rawIngest(config, kafka, store, log, killAfterRounds('CX_FAULT_KILL_AFTER_STORED_CHUNKS')) : undefined;
+      // The metric folds, the live stool and the alerts: in a thread of their own unless CX_STAGE_THREADS=0.
+      const foldNames = (['metrics', 'alerts'] as const).filter((s) => runs.has(s));
+      const folds = foldNames.length ? foldStages(config, kafka, store, log, [...foldNames]) : undefined;
+      const metrics = runs.has('metrics') ? folds?.metrics : undefined;
+      const alerts = runs.has('alerts') ? folds?.alerts : undefined;
       // Webhook delivery, when configured: any worker may deliver (one per change, through its consumer group).
       const notify = runs.has('notify') && config.alertWebhookUrl ? notifyWorker(config, kafka, store, log, (record) => webhookNotifier(config, log, record)) : undefined;
       if (opts.stages?.has('notify') && !config.alertWebhookUrl) log.warn('the notify stage delivers to CX_ALERT_WEBHOOK_URL, which is not set: not running it');
@@ -137,7 +103,7 @@ export function processCommand(program: Command): void {
         log.info({ stats: s }, 'ingest progress');
       });
       let lastMetrics = 0;
-      metrics?.on('progress', (s: NonNullable<typeof metrics>['stats']) => {
+      if (metrics) folds?.on('progress', (s: NonNullable<typeof metrics>['stats']) => {
         if (Date.now() - lastMetrics < 1000) return;
         lastMetrics = Date.now();
         log.info({ stats: s, completeTo: completeToIso(s.completeTo) }, 'metrics progress');
@@ -148,7 +114,7 @@ export function processCommand(program: Command): void {
         if (metrics) log.info({ stats: metrics.stats, completeTo: completeToIso(metrics.stats.completeTo) }, 'metrics stopped');
         if (alerts) log.info({ stats: alerts.stats }, 'alert stage stopped');
       });
-      const workers: [string, Launchable | undefined][] = [['processor', ingest], ['metric processors', metrics], ['alert stage', alerts], ['alert notifier', notify]];
+      const workers: [string, Launchable | undefined][] = [['processor', ingest], [foldNames.length === 2 ? 'metric processors and alerts' : foldNames[0] === 'metrics' ? 'metric processors' : 'alert stage', folds], ['alert notifier', notify]];
       await launchWorkers(workers.filter((w): w is [string, Launchable] => w[1] !== undefined), teardown, (what, err) => {
         log.fatal({ err: err.message, worker: what }, 'a consumer stopped for good; exiting so a supervisor can restart this worker');
         void teardown.run().finally(() => process.exit(1));
@@ -163,15 +129,14 @@ export function processCommand(program: Command): void {
       const done = await caughtUp(admin, groups, () => stopping, (left) => log.info({ left }, 'until idle: messages left before the end of the input'));
       if (!done) return; // a signal is stopping the worker
       // A failure here still stops the workers the clean way (leaving their groups) before the error is shown.
-      const finished = await metrics?.finishInput().catch(fail);
-      await alerts?.catchUp().catch(fail);
+      const finished = await folds?.finishInput().catch(fail);
       const said: string[] = [];
       if (ingest) {
         const s = ingest.stats;
         said.push(`${fmt(s.touchpointRows)} touchpoint rows, ${fmt(s.outcomeRows)} outcome rows, ${fmt(s.deadLetters)} dead letters stored`);
       }
       const m = metrics?.stats;
-      if (m && finished) {
+      if (m && finished && runs.has('metrics')) {
         const resultRows = Object.values(m.rows).reduce((a, b) => a + b, 0);
         said.push(`${fmt(m.released)} events through the metric folds (${fmt(m.late)} late, ${fmt(m.duplicates)} duplicates skipped${m.calibrationId ? `, calibration ${m.calibrationId}` : ''}), ${fmt(resultRows)} result rows, ${fmt(m.windows)} stool windows over ${finished.partitions} partition(s); ` +
           `results ${completeToText(finished.completeTo)}`);

@@ -5,7 +5,7 @@ import { loadConfig, type Config } from '../../platform/config.ts';
 import { consumerLag } from '../../platform/kafka/lag.ts';
 import { stopLocalBroker } from '../../platform/kafka/localBroker.ts';
 import { createLogger, type Logger } from '../../platform/log.ts';
-import { alertStage, connectKafka, connectProducer, launchWorkers, metricsWorker, notifyWorker, openMigratedStore, rawIngest, webhookNotifier } from '../../pipeline/compose.ts';
+import { connectKafka, connectProducer, foldStages, launchWorkers, notifyWorker, openMigratedStore, rawIngest, webhookNotifier } from '../../pipeline/compose.ts';
 import { ConsoleNotifier } from '../../processors/alerting/console.ts';
 import type { StoolWindow } from '../../processors/folds/legConsistency.ts';
 import { completeToText } from '../completeness.ts';
@@ -124,18 +124,18 @@ export function startCommand(program: Command): void {
       say(`Kafka: ${kafka.brokers.join(',')}${kafka.startedBroker ? ' (local broker, started now)' : ''}; topics ${config.touchpointsTopic}, ${config.outcomesTopic}, ${config.deadLetterTopic}`);
 
       const ingest = rawIngest(config, kafka, store, log);
-      const metrics = metricsWorker(config, kafka, store, log);
-      const alerts = alertStage(config, kafka, store, log);
+      // The metric folds, the live stool and the alerts: in a thread of their own unless CX_STAGE_THREADS=0.
+      const folds = foldStages(config, kafka, store, log);
       // Alert changes as they happen, above the status line (and to the webhook, when configured).
       const tty = process.stdout.isTTY;
       const above = { write: (s: string) => process.stdout.write(tty ? `\r\x1b[2K${s}` : s) } as unknown as NodeJS.WritableStream;
       const notify = notifyWorker(config, kafka, store, log, (record) => [new ConsoleNotifier({ out: above, target: 'stdout', onAttempt: record, log }), ...webhookNotifier(config, log, record)]);
       // Each worker is stopped on the way out, and one that stops for good takes the job down with it.
-      await launchWorkers([['processor', ingest], ['metric processors', metrics], ['alert stage', alerts], ['alert notifiers', notify]], teardown, (what, err) => {
+      await launchWorkers([['processor', ingest], ['metric processors and alerts', folds], ['alert notifiers', notify]], teardown, (what, err) => {
         process.stderr.write(`\ncx: the ${what} stopped for good (${err.message}); shutting down\n`);
         void teardown.run().finally(() => process.exit(1));
       });
-      const calibration = metrics.stats.calibrationId;
+      const calibration = folds.metrics.stats.calibrationId;
       say(calibration
         ? `Memory: weights of calibration ${calibration} (the active one; \`npx cx calibrate list\`).`
         : 'Memory: default weights (m at moments of truth); `npx cx calibrate` fits them to outcomes.');
@@ -162,7 +162,7 @@ export function startCommand(program: Command): void {
         const perSecond = ((s.touchpointRows + s.outcomeRows - lastRows) * 1000) / Math.max(1, now - lastAt);
         lastRows = s.touchpointRows + s.outcomeRows;
         lastAt = now;
-        const line = `produced ${fmt(emitter.sent)} · rows ${fmt(s.touchpointRows)} touchpoints + ${fmt(s.outcomeRows)} outcomes · dead letters ${fmt(s.deadLetters)} · duplicates ${fmt(metrics.stats.duplicates)} · lag ${fmt(lag)} · ${fmt(Math.round(perSecond))} rows/s · ${completeToText(metrics.stats.completeTo, now)} · ${stoolText(metrics.latestWindow)}`;
+        const line = `produced ${fmt(emitter.sent)} · rows ${fmt(s.touchpointRows)} touchpoints + ${fmt(s.outcomeRows)} outcomes · dead letters ${fmt(s.deadLetters)} · duplicates ${fmt(folds.metrics.stats.duplicates)} · lag ${fmt(lag)} · ${fmt(Math.round(perSecond))} rows/s · ${completeToText(folds.metrics.stats.completeTo, now)} · ${stoolText(folds.metrics.latestWindow)}`;
         if (tty) process.stdout.write(`\r\x1b[2K${line}`);
         else if (now - lastPrinted >= 5000) {
           lastPrinted = now;
@@ -190,8 +190,8 @@ export function startCommand(program: Command): void {
           say(`Done in ${((Date.now() - started) / 1000).toFixed(0)} s: sent ${fmt(emitter.stats.touchpoints + emitter.stats.outcomes)} events${emitter.stats.garbage ? ` and ${fmt(emitter.stats.garbage)} bad messages` : ''}; stored ${fmt(s.touchpointRows)} touchpoint rows, ${fmt(s.outcomeRows)} outcome rows, ${fmt(s.deadLetters)} dead letters.`);
           if (left !== 0) say(`Note: ${left < 0 ? 'the consumer lag could not be read' : `${fmt(left)} messages were not processed yet`}; the next run picks them up.`);
           for (const f of teardown.failures) say(`Note: could not ${f}`);
-          say(`Metrics: ${fmt(metrics.stats.released)} events through the folds, ${fmt(metrics.stats.windows)} stool windows, ${fmt(metrics.stats.late)} late events, ${fmt(metrics.stats.duplicates)} duplicates skipped; results ${completeToText(metrics.stats.completeTo)}.`);
-          say(`Alerts: ${fmt(alerts.stats.minutes)} minutes of touchpoint health, ${fmt(alerts.stats.published)} alert changes published to ${config.alertsTopic}.`);
+          say(`Metrics: ${fmt(folds.metrics.stats.released)} events through the folds, ${fmt(folds.metrics.stats.windows)} stool windows, ${fmt(folds.metrics.stats.late)} late events, ${fmt(folds.metrics.stats.duplicates)} duplicates skipped; results ${completeToText(folds.metrics.stats.completeTo)}.`);
+          say(`Alerts: ${fmt(folds.alerts.stats.minutes)} minutes of touchpoint health, ${fmt(folds.alerts.stats.published)} alert changes published to ${config.alertsTopic}.`);
           say('Query the data: npx cx sql "SELECT * FROM cx.stool_now"   (more in docs/metrics.md; alerts: cx.open_alerts, docs/alerts.md)');
         })());
       if (opts.duration) {

@@ -1,0 +1,392 @@
+/**
+ * `npm run bench` (first script): the pipeline against the bare limits of its parts,
+ * measured in the same run on the same events, so a loaded machine moves both sides:
+ * - baselines: avsc decode alone, kafkajs produce alone, kafkajs consume alone, and a
+ *   naive JSONEachRow insert of the raw rows into the engine through @clickhouse/client;
+ * - P1: in-process decode + validate + every metric fold, as a ratio to avsc decode;
+ * - P2: end to end (produce -> raw rows + every result + state durable, alerts on), as a
+ *   ratio to kafkajs produce alone;
+ * - P3: freshness at a steady rate: produce -> row visible in touchpoint_events, and
+ *   minute closed by the watermark -> its cells visible;
+ * - P4: persisted state per active customer at 100k customers, and restore time;
+ * - P5: the store's insert path against the naive JSONEachRow one, same rows;
+ * - scaling from one worker to two (the stages split over two processes).
+ * Medians of BENCH_RUNS runs (3); figures, never assertions.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createClient } from '@clickhouse/client';
+import type { Kafka } from 'kafkajs';
+import { migrate } from '../platform/clickhouse/migrate.ts';
+import { openStore, type Store } from '../platform/clickhouse/store.ts';
+import { loadConfig, type Config } from '../platform/config.ts';
+import { endOffsets, lagBefore } from '../platform/kafka/lag.ts';
+import { stopLocalBroker } from '../platform/kafka/localBroker.ts';
+import { alertStage, connectKafka, metricsWorker, rawIngest, type Connected } from '../pipeline/compose.ts';
+import { takeSimulated } from '../producers/simulator/simulate.ts';
+import { DEFAULT_PARAMS } from '../processors/params.ts';
+import { MetricOutputs, PartitionMetrics } from '../processors/partitionMetrics.ts';
+import { decodeTouchpoint } from '../processors/runtime/classify.ts';
+import { touchpointRow } from '../processors/runtime/rawRows.ts';
+import { touchOf } from '../processors/touch.ts';
+import { TOUCHPOINT_EVENT, type TouchpointEvent } from '../schemas/contracts.ts';
+import { SchemaRegistry } from '../schemas/registry.ts';
+import { finish, fmt, freshTopics, log, median, out, RUNS } from './figures.ts';
+
+const ROOT = fileURLToPath(new URL('../', import.meta.url));
+const N = Number(process.env.BENCH_LIMIT_EVENTS ?? 100_000);
+const FRESH_RATE = Number(process.env.BENCH_FRESHNESS_RATE ?? 5_000);
+const FRESH_SECONDS = Number(process.env.BENCH_FRESHNESS_SECONDS ?? 45);
+const STATE_CUSTOMERS = 100_000;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const ratio = (a: number, b: number) => (b > 0 ? (a / b).toFixed(3) : '-');
+
+interface Row { figure: string; value: string; baseline: string; ratio: string; target: string }
+const table: Row[] = [];
+const runsOf = (xs: number[]) => `runs ${xs.map(fmt).join(' / ')}`;
+
+/** Times `f` RUNS times; returns the per-run rates (items per second). */
+async function rates(items: number, f: (run: number) => Promise<number | void>): Promise<number[]> {
+  const r: number[] = [];
+  for (let run = 1; run <= RUNS; run++) {
+    const t = performance.now();
+    const ms = await f(run);
+    r.push((items * 1000) / (typeof ms === 'number' ? ms : performance.now() - t));
+  }
+  return r;
+}
+
+function simulated(customers: number, count: number, rate: number, seed = 7): TouchpointEvent[] {
+  return takeSimulated({ seed, customers, start: Date.UTC(2026, 10, 1), rate }, count * 1.3)
+    .filter((e) => e.kind === 'touchpoint')
+    .slice(0, count)
+    .map((e) => e.event as TouchpointEvent);
+}
+
+/** Bare kafkajs: pre-encoded messages, keyed by customer, acks from all replicas, batches of 1,000 in flight together. */
+async function produceBare(kafka: Kafka, topic: string, messages: { key: string; value: Buffer }[]): Promise<void> {
+  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+  await producer.connect();
+  const sends: Promise<unknown>[] = [];
+  for (let i = 0; i < messages.length; i += 1000) sends.push(producer.send({ topic, acks: -1, messages: messages.slice(i, i + 1000) }));
+  await Promise.all(sends);
+  await producer.disconnect();
+}
+
+async function consumeBare(kafka: Kafka, topic: string, count: number): Promise<number> {
+  const consumer = kafka.consumer({ groupId: `bench-bare-${Date.now()}-${Math.random()}`, maxWaitTimeInMs: 50 });
+  await consumer.connect();
+  await consumer.subscribe({ topics: [topic], fromBeginning: true });
+  let seen = 0;
+  let t0 = 0;
+  let done: () => void = () => undefined;
+  const all = new Promise<void>((r) => (done = r));
+  await consumer.run({
+    eachBatch: async ({ batch }) => {
+      if (t0 === 0) t0 = performance.now();
+      seen += batch.messages.length;
+      if (seen >= count) done();
+    },
+  });
+  await all;
+  const ms = performance.now() - t0;
+  await consumer.disconnect();
+  return ms;
+}
+
+/** A plain @clickhouse/client on the same engine (chdb lets one process open several connections to its directory). */
+async function plainClient(base: Config) {
+  if (base.clickhouseUrl) return createClient({ url: base.clickhouseUrl, username: base.clickhouseUser, password: base.clickhousePassword });
+  const { createChdbConnection } = await import('chdb/connection');
+  return createClient({ connection: createChdbConnection({ path: base.clickhousePath }) } as Parameters<typeof createClient>[0]);
+}
+
+async function baselines(c: Connected, base: Config, store: Store, events: TouchpointEvent[], messages: { key: string; value: Buffer }[]) {
+  const naiveClient = await plainClient(base);
+  const registry = c.registry;
+  const type = registry.latest(TOUCHPOINT_EVENT).type;
+  const bodies = messages.map((m) => m.value.subarray(10));
+  const decode = await rates(N, async () => {
+    for (const b of bodies) type.fromBuffer(b);
+  });
+  out(`avsc decode alone: median ${fmt(median(decode))} ev/s (${runsOf(decode)})`);
+
+  const topics: string[] = [];
+  const produce = await rates(N, async (run) => {
+    const cfg = freshTopics(base, `bare${run}`);
+    await connectKafka(cfg, log);
+    topics.push(cfg.touchpointsTopic);
+    const t = performance.now();
+    await produceBare(c.kafka, cfg.touchpointsTopic, messages);
+    return performance.now() - t;
+  });
+  out(`kafkajs produce alone: median ${fmt(median(produce))} msg/s (${runsOf(produce)})`);
+  const consume = await rates(N, async (run) => consumeBare(c.kafka, topics[run - 1] as string, N));
+  out(`kafkajs consume alone: median ${fmt(median(consume))} msg/s (${runsOf(consume)})`);
+
+  const rows = events.map((e, i) => touchpointRow(e, 1, { cluster: 'bench', topic: 't', partition: i % 6, offset: String(i), key: null, value: null }, Date.now()));
+  const naive = await rates(N, async (run) => {
+    const db = `bench_naive_${run}_${Date.now() % 100000}`;
+    const s = { ...store, database: db } as Store;
+    await migrate(s);
+    const t = performance.now();
+    for (let i = 0; i < rows.length; i += 10_000) await naiveClient.insert({ table: `${db}.touchpoint_events`, values: rows.slice(i, i + 10_000), format: 'JSONEachRow' });
+    return performance.now() - t;
+  });
+  const sink = await rates(N, async (run) => {
+    const db = `bench_sink_${run}_${Date.now() % 100000}`;
+    const s = { ...store, database: db } as Store;
+    await migrate(s);
+    const t = performance.now();
+    for (let i = 0; i < rows.length; i += 10_000) await s.insert(`${db}.touchpoint_events`, rows.slice(i, i + 10_000), `sink:${run}:${i}`);
+    return performance.now() - t;
+  });
+  await naiveClient.close();
+  out(`@clickhouse/client JSONEachRow insert into the engine (10k rows an insert): median ${fmt(median(naive))} rows/s (${runsOf(naive)}); the store's insert: ${fmt(median(sink))} rows/s (${runsOf(sink)})`);
+  return { decode: median(decode), produce: median(produce), consume: median(consume), naive: median(naive), sink: median(sink) };
+}
+
+function inProcess(registry: SchemaRegistry, messages: { key: string; value: Buffer; partition: number }[]): number {
+  const r: number[] = [];
+  for (let run = 1; run <= RUNS; run++) {
+    const parts = Array.from({ length: 6 }, () => new PartitionMetrics(DEFAULT_PARAMS));
+    let outs = parts.map(() => new MetricOutputs());
+    const t = performance.now();
+    for (let i = 0; i < messages.length; i++) {
+      if (i % 5000 === 0) outs = parts.map(() => new MetricOutputs());
+      const m = messages[i] as { value: Buffer; partition: number };
+      const event = decodeTouchpoint(registry, m.value);
+      if (event) (parts[m.partition] as PartitionMetrics).arrive(touchOf(event), String(i), outs[m.partition] as MetricOutputs);
+    }
+    for (let p = 0; p < 6; p++) (parts[p] as PartitionMetrics).flush(outs[p] as MetricOutputs);
+    r.push((messages.length * 1000) / (performance.now() - t));
+  }
+  out(`in-process decode + validate + all folds: median ${fmt(median(r))} ev/s (${runsOf(r)})`);
+  return median(r);
+}
+
+/** P4: checkpoint bytes per active customer at 100k customers, and the restore of them. */
+function stateFigures(registry: SchemaRegistry): { bytes: number; restoreMs: number; customers: number } {
+  const events = simulated(STATE_CUSTOMERS, 400_000, 0.35, 11);
+  const pm = new PartitionMetrics(DEFAULT_PARAMS);
+  const o = new MetricOutputs();
+  events.forEach((e, i) => pm.arrive(touchOf(decodeTouchpoint(registry, registry.encode(TOUCHPOINT_EVENT, e)) as TouchpointEvent), String(i), o));
+  pm.flush(new MetricOutputs());
+  const cp = pm.checkpoint();
+  const bytes = cp.customers.reduce((s, [, state]) => s + state.length, 0) / Math.max(1, cp.customers.length);
+  const restores: number[] = [];
+  for (let run = 1; run <= RUNS; run++) {
+    const t = performance.now();
+    new PartitionMetrics(DEFAULT_PARAMS, { meta: cp.meta, customers: cp.customers });
+    restores.push(performance.now() - t);
+  }
+  const restoreMs = (median(restores) * 100_000) / Math.max(1, cp.customers.length);
+  out(`state: ${fmt(cp.customers.length)} active customers, ${fmt(bytes)} bytes persisted per customer; restore ${fmt(restoreMs)} ms per 100k customers`);
+  return { bytes, restoreMs, customers: cp.customers.length };
+}
+
+/** P2: produce -> raw rows + every result + state durable, all stages in this process. */
+async function endToEnd(base: Config, store: Store, messages: { key: string; value: Buffer }[], run: number): Promise<number> {
+  const config = freshTopics({ ...base, clickhouseDatabase: `bench_e2e_${run}_${Date.now() % 100000}` }, `e2e${run}`);
+  const c = await connectKafka(config, log);
+  const s = { ...store, database: config.clickhouseDatabase } as Store;
+  await migrate(s);
+  const ingest = rawIngest(config, c, s, log);
+  const metrics = metricsWorker(config, c, s, log);
+  const alerts = alertStage(config, c, s, log);
+  await ingest.start();
+  await metrics.start();
+  await alerts.start();
+  const t = performance.now();
+  await produceBare(c.kafka, config.touchpointsTopic, messages);
+  while (ingest.stats.touchpointRows < messages.length || metrics.stats.consumed < messages.length) await sleep(10);
+  const ms = performance.now() - t;
+  const m = metrics.stats;
+  out(`  run ${run}: ${fmt((messages.length * 1000) / ms)} ev/s (raw: decode ${fmt(ingest.stats.ms.decode)} ms, insert ${fmt(ingest.stats.ms.insert)} ms, ${fmt(ingest.timing.rounds)} rounds; metrics: folds ${fmt(m.ms.folds)} ms, rows+state store ${fmt(metrics.timing.ms.store)} ms, commit ${fmt(metrics.timing.ms.commit)} ms, ${fmt(metrics.timing.rounds)} rounds)`);
+  await alerts.stop();
+  await metrics.stop();
+  await ingest.stop();
+  return ms;
+}
+
+function spawnCx(args: string[], env: NodeJS.ProcessEnv): { child: ChildProcess; output: string[]; exit: Promise<unknown> } {
+  const child = spawn(process.execPath, ['bin/cx.js', ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const output: string[] = [];
+  child.stdout?.on('data', (d: Buffer) => output.push(d.toString()));
+  child.stderr?.on('data', (d: Buffer) => output.push(d.toString()));
+  return { child, output, exit: new Promise((r) => child.once('exit', r)) };
+}
+
+/** Workers as processes against one store server: `stages` per process. Returns ms from the first produce to both groups caught up. */
+async function processes(base: Config, url: string, messages: { key: string; value: Buffer }[], stages: string[], run: number): Promise<number> {
+  const config = freshTopics({ ...base, clickhouseDatabase: `bench_proc_${stages.length}_${run}_${Date.now() % 100000}` }, `p${stages.length}-${run}`);
+  const c = await connectKafka(config, log);
+  const env = {
+    ...process.env, CLICKHOUSE_URL: url, CLICKHOUSE_DATABASE: config.clickhouseDatabase, KAFKA_BROKERS: c.brokers.join(','), LOG_LEVEL: 'warn',
+    CX_TOPIC_TOUCHPOINTS: config.touchpointsTopic, CX_TOPIC_OUTCOMES: config.outcomesTopic, CX_TOPIC_DEADLETTER: config.deadLetterTopic, CX_TOPIC_ALERTS: config.alertsTopic,
+    CX_CONSUMER_GROUP: config.consumerGroup,
+  };
+  const workers = stages.map((s) => spawnCx(['process', '--stages', s], env));
+  const admin = c.kafka.admin();
+  await admin.connect();
+  try {
+    // Every worker in its groups before the clock starts.
+    const deadline = Date.now() + 120_000;
+    while (!workers.every((w) => /joined consumer group/.test(w.output.join(''))) && Date.now() < deadline) await sleep(100);
+    await sleep(1000);
+    const t = performance.now();
+    await produceBare(c.kafka, config.touchpointsTopic, messages);
+    const ends = await endOffsets(admin, [config.touchpointsTopic]);
+    for (;;) {
+      const left = (await lagBefore(admin, config.consumerGroup, ends)) + (await lagBefore(admin, `${config.consumerGroup}.metrics`, ends));
+      if (left === 0) break;
+      if (performance.now() - t > 600_000) throw new Error(`workers did not catch up: ${workers.map((w) => w.output.join('').slice(-500)).join('\n')}`);
+      await sleep(50);
+    }
+    return performance.now() - t;
+  } finally {
+    for (const w of workers) w.child.kill('SIGTERM');
+    await Promise.all(workers.map((w) => w.exit));
+    await admin.disconnect();
+  }
+}
+
+/** P3: a steady rate for a while; latency of sampled events to visibility, and of closed minutes to their cells. */
+async function freshness(base: Config, store: Store, registry: SchemaRegistry): Promise<{ rowP99: number; resultP99: number; kept: boolean }> {
+  const config = freshTopics({ ...base, clickhouseDatabase: `bench_fresh_${Date.now() % 100000}` }, 'fresh');
+  const c = await connectKafka(config, log);
+  const s = { ...store, database: config.clickhouseDatabase } as Store;
+  await migrate(s);
+  const ingest = rawIngest(config, c, s, log);
+  const metrics = metricsWorker(config, c, s, log);
+  const alerts = alertStage(config, c, s, log);
+  await ingest.start();
+  await metrics.start();
+  await alerts.start();
+  const producer = c.kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+  await producer.connect();
+  // Event time = wall time: live traffic. Customers and channels from the simulator, re-stamped.
+  const pool = simulated(20_000, 50_000, 5);
+  const sent = new Map<string, number>();
+  const closes: { minute: number; closedAt: number }[] = [];
+  const lateness = config.allowedLatenessMs;
+  const t0 = Date.now();
+  let i = 0;
+  let lastMinuteClosed = 0;
+  const tickMs = 20;
+  const perTick = (FRESH_RATE * tickMs) / 1000;
+  const sends: Promise<unknown>[] = [];
+  while (Date.now() - t0 < FRESH_SECONDS * 1000) {
+    const tickStart = Date.now();
+    const batch: { key: string; value: Buffer }[] = [];
+    for (let k = 0; k < perTick; k++, i++) {
+      const e = { ...(pool[i % pool.length] as TouchpointEvent), event_id: crypto.randomUUID(), occurred_at: Date.now() };
+      if (i % 100 === 0) sent.set(e.event_id, Date.now());
+      batch.push({ key: e.customer_id, value: registry.encode(TOUCHPOINT_EVENT, e) });
+    }
+    sends.push(producer.send({ topic: config.touchpointsTopic, acks: -1, messages: batch }));
+    // The watermark passes minute M once an event at M + 1 min + lateness is produced.
+    const closed = Math.floor((Date.now() - lateness) / 60_000) * 60_000 - 60_000;
+    if (closed > lastMinuteClosed && lastMinuteClosed > 0) closes.push({ minute: closed, closedAt: Date.now() });
+    lastMinuteClosed = Math.max(lastMinuteClosed, closed);
+    await sleep(Math.max(0, tickMs - (Date.now() - tickStart)));
+  }
+  const achieved = (i * 1000) / (Date.now() - t0);
+  await Promise.all(sends);
+  // Visibility of the sampled events and of each closed minute's cells.
+  const seenAt = new Map<string, number>();
+  const cellsAt = new Map<number, number>();
+  const deadline = Date.now() + 120_000;
+  while ((seenAt.size < sent.size || cellsAt.size < closes.length) && Date.now() < deadline) {
+    const ids = [...sent.keys()].filter((id) => !seenAt.has(id));
+    if (ids.length) {
+      const rows = await s.query<{ event_id: string }>(`SELECT event_id FROM ${s.database}.touchpoint_events WHERE event_id IN {ids:Array(String)}`, { ids });
+      const now = Date.now();
+      for (const r of rows) seenAt.set(r.event_id, now);
+    }
+    for (const cl of closes) {
+      if (cellsAt.has(cl.minute)) continue;
+      const [r] = await s.query<{ n: string }>(`SELECT count() AS n FROM ${s.database}.cell_minute WHERE minute = toDateTime({m:UInt32})`, { m: cl.minute / 1000 });
+      if (Number(r?.n) > 0) cellsAt.set(cl.minute, Date.now());
+    }
+    await sleep(50);
+  }
+  const p99 = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * 0.99))] ?? NaN;
+  const rowLat = [...sent].map(([id, at]) => (seenAt.get(id) ?? deadline) - at);
+  const resLat = closes.map((cl) => (cellsAt.get(cl.minute) ?? deadline) - cl.closedAt);
+  out(`freshness at ${fmt(FRESH_RATE)} ev/s asked (${fmt(achieved)} produced) for ${FRESH_SECONDS} s: produce -> row visible p50 ${fmt(median(rowLat))} ms, p99 ${fmt(p99(rowLat))} ms (${fmt(rowLat.length)} sampled); ` +
+    `minute closed by the watermark -> its cells visible: ${resLat.map((x) => `${fmt(x)} ms`).join(', ') || 'no minute closed'} (the poll adds up to ~50 ms)`);
+  await producer.disconnect();
+  await alerts.stop();
+  await metrics.stop();
+  await ingest.stop();
+  return { rowP99: p99(rowLat), resultP99: resLat.length ? p99(resLat) : NaN, kept: achieved >= FRESH_RATE * 0.95 };
+}
+
+async function main(): Promise<void> {
+  const base = loadConfig({ ...process.env, CX_CLICKHOUSE_PATH: process.env.CX_CLICKHOUSE_PATH ?? mkdtempSync(join(tmpdir(), 'cx-bench-')) });
+  const first = await connectKafka(freshTopics(base, 'probe'), log);
+  const store = await openStore(base);
+  const registry = first.registry;
+  const events = simulated(20_000, N, 2);
+  const partitionOf = (key: string) => {
+    let h = 2166136261;
+    for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 16777619);
+    return (h >>> 0) % 6;
+  };
+  const messages = events.map((e) => ({ key: e.customer_id, value: registry.encode(TOUCHPOINT_EVENT, e), partition: partitionOf(e.customer_id) }));
+  out(`cx bench, the limits: ${fmt(N)} simulated TouchpointEvents (seed 7, 20,000 customers), ${RUNS} runs of each figure, medians; Kafka ${first.brokers.join(',')}, ClickHouse ${store.where}`);
+
+  const b = await baselines(first, base, store, events, messages);
+  const p1 = inProcess(registry, messages);
+  const p4 = stateFigures(registry);
+  out('end to end, all stages in one process (raw ingestion, metric folds, live stool, alerts):');
+  const bare = messages.map(({ key, value }) => ({ key, value }));
+  const p2 = await rates(N, (run) => endToEnd(base, store, bare, run));
+  out(`end to end: median ${fmt(median(p2))} ev/s (${runsOf(p2)})`);
+  const fresh = await freshness(base, store, registry);
+
+  table.push(
+    { figure: 'P1 decode + validate + all folds, in process', value: `${fmt(p1)} ev/s`, baseline: `avsc decode ${fmt(b.decode)} ev/s`, ratio: ratio(p1, b.decode), target: '>= 0.333' },
+    { figure: 'P2 end to end, all stages', value: `${fmt(median(p2))} ev/s`, baseline: `kafkajs produce ${fmt(b.produce)} msg/s`, ratio: ratio(median(p2), b.produce), target: '>= 0.5' },
+    { figure: `P3 produce -> row visible, p99 at ${fmt(FRESH_RATE)} ev/s`, value: `${fmt(fresh.rowP99)} ms${fresh.kept ? '' : ' (rate not kept)'}`, baseline: '', ratio: '', target: '<= 2,000 ms' },
+    { figure: 'P3 minute closed -> results visible, worst', value: Number.isNaN(fresh.resultP99) ? '-' : `${fmt(fresh.resultP99)} ms`, baseline: '', ratio: '', target: '<= 2,000 ms' },
+    { figure: 'P4 state per active customer', value: `${fmt(p4.bytes)} B at ${fmt(p4.customers)} customers; restore ${fmt(p4.restoreMs)} ms/100k`, baseline: '', ratio: '', target: '<= 300 B' },
+    { figure: 'P5 the store\'s insert', value: `${fmt(b.sink)} rows/s`, baseline: `naive JSONEachRow ${fmt(b.naive)} rows/s`, ratio: ratio(b.sink, b.naive), target: '>= 2' },
+    { figure: 'kafkajs consume alone', value: `${fmt(b.consume)} msg/s`, baseline: '', ratio: '', target: '' },
+  );
+
+  // Scaling: the same events through worker processes sharing one store server.
+  if (process.env.BENCH_SKIP_SCALING !== '1') {
+    const dir = mkdtempSync(join(tmpdir(), 'cx-bench-served-'));
+    const server = spawnCx(['store', 'serve', '--port', '0'], { ...process.env, CX_CLICKHOUSE_PATH: dir, LOG_LEVEL: 'warn' });
+    let url: string | undefined;
+    for (let k = 0; k < 600 && !url; k++) {
+      url = /http:\/\/127\.0\.0\.1:\d+/.exec(server.output.join(''))?.[0];
+      await sleep(100);
+    }
+    if (!url) throw new Error(`the store server did not start: ${server.output.join('')}`);
+    try {
+      const one = await rates(N, (run) => processes(base, url as string, bare, ['raw,metrics,alerts'], run));
+      const two = await rates(N, (run) => processes(base, url as string, bare, ['raw', 'metrics,alerts'], run));
+      out(`workers as processes on one store server: one worker (all stages) ${fmt(median(one))} ev/s (${runsOf(one)}); two (raw | metrics + alerts) ${fmt(median(two))} ev/s (${runsOf(two)})`);
+      table.push({ figure: 'scaling: two worker processes vs one', value: `${fmt(median(two))} ev/s`, baseline: `one worker ${fmt(median(one))} ev/s`, ratio: ratio(median(two), median(one)), target: '' });
+    } finally {
+      server.child.kill('SIGTERM');
+      await server.exit;
+    }
+  }
+
+  out('');
+  const w = [48, 44, 34, 7, 12];
+  const line = (r: string[]) => r.map((x, k) => x.padEnd(w[k] as number)).join(' ');
+  out(line(['figure', 'value (median)', 'baseline in the same run', 'ratio', 'target']));
+  for (const r of table) out(line([r.figure, r.value, r.baseline, r.ratio, r.target]));
+  await store.close();
+  if (first.startedBroker) await stopLocalBroker(base);
+}
+
+finish(main());
