@@ -176,10 +176,10 @@ export interface Launchable {
 }
 
 /**
- * Starts workers in order, each stopped again on the way out (in reverse order, through
- * `teardown`), and each heard when it fails for good: `onFatal` gets the first such
- * failure of any of them (a supervisor should restart the process). One that cannot
- * start undoes what started before it and rejects.
+ * Starts workers together (each is its own consumer group, so none waits on another),
+ * each stopped again on the way out (through `teardown`), and each heard when it fails
+ * for good: `onFatal` gets the first such failure of any of them (a supervisor should
+ * restart the process). If one cannot start, everything is undone and it rejects.
  */
 export async function launchWorkers(
   workers: [what: string, worker: Launchable][],
@@ -194,12 +194,12 @@ export async function launchWorkers(
       heard = true;
       onFatal(what, err);
     });
-    try {
-      await worker.start();
-    } catch (err) {
-      await teardown.run();
-      throw err;
-    }
+  }
+  const started = await Promise.allSettled(workers.map(([, w]) => w.start()));
+  const failed = started.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) {
+    await teardown.run();
+    throw failed.reason;
   }
 }
 
