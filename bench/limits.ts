@@ -25,7 +25,7 @@ import { openStore, type Store } from '../platform/clickhouse/store.ts';
 import { loadConfig, type Config } from '../platform/config.ts';
 import { endOffsets, lagBefore } from '../platform/kafka/lag.ts';
 import { stopLocalBroker } from '../platform/kafka/localBroker.ts';
-import { alertStage, connectKafka, metricsWorker, rawIngest, type Connected } from '../pipeline/compose.ts';
+import { connectKafka, foldStages, rawIngest, type Connected } from '../pipeline/compose.ts';
 import { takeSimulated } from '../producers/simulator/simulate.ts';
 import { DEFAULT_PARAMS } from '../processors/params.ts';
 import { MetricOutputs, PartitionMetrics } from '../processors/partitionMetrics.ts';
@@ -189,25 +189,23 @@ function stateFigures(registry: SchemaRegistry): { bytes: number; restoreMs: num
 }
 
 /** P2: produce -> raw rows + every result + state durable, all stages in this process. */
-async function endToEnd(base: Config, store: Store, messages: { key: string; value: Buffer }[], run: number): Promise<number> {
+async function endToEnd(base: Config, store: Store, messages: { key: string; value: Buffer }[], run: number, threads: boolean): Promise<number> {
   const config = freshTopics({ ...base, clickhouseDatabase: `bench_e2e_${run}_${Date.now() % 100000}` }, `e2e${run}`);
   const c = await connectKafka(config, log);
   const s = { ...store, database: config.clickhouseDatabase } as Store;
   await migrate(s);
   const ingest = rawIngest(config, c, s, log);
-  const metrics = metricsWorker(config, c, s, log);
-  const alerts = alertStage(config, c, s, log);
-  await ingest.start();
-  await metrics.start();
-  await alerts.start();
+  // As `cx start` runs them: the metric folds and the alerts in a stage thread when `threads`.
+  const folds = foldStages({ ...config, stageThreads: threads ? 1 : 0 }, c, s, log);
+  await Promise.all([ingest.start(), folds.start()]);
   const t = performance.now();
   await produceBare(c.kafka, config.touchpointsTopic, messages);
-  while (ingest.stats.touchpointRows < messages.length || metrics.stats.consumed < messages.length) await sleep(10);
+  // Done once the raw rows are stored and the metric stage has consumed and checkpointed every message (the thread reports a few times a second).
+  while (ingest.stats.touchpointRows < messages.length || folds.metrics.stats.consumed < messages.length) await sleep(10);
   const ms = performance.now() - t;
-  const m = metrics.stats;
-  out(`  run ${run}: ${fmt((messages.length * 1000) / ms)} ev/s (raw: decode ${fmt(ingest.stats.ms.decode)} ms, insert ${fmt(ingest.stats.ms.insert)} ms, ${fmt(ingest.timing.rounds)} rounds; metrics: folds ${fmt(m.ms.folds)} ms, rows+state store ${fmt(metrics.timing.ms.store)} ms, commit ${fmt(metrics.timing.ms.commit)} ms, ${fmt(metrics.timing.rounds)} rounds)`);
-  await alerts.stop();
-  await metrics.stop();
+  const m = folds.metrics;
+  out(`  run ${run}${threads ? ' (stage thread)' : ' (one thread)'}: ${fmt((messages.length * 1000) / ms)} ev/s (raw: decode ${fmt(ingest.stats.ms.decode)} ms, insert ${fmt(ingest.stats.ms.insert)} ms, ${fmt(ingest.timing.rounds)} rounds; metrics: folds ${fmt(m.stats.ms.folds)} ms, rows+state store ${fmt(m.timing.ms.store)} ms, commit ${fmt(m.timing.ms.commit)} ms, ${fmt(m.timing.rounds)} rounds)`);
+  await folds.stop();
   await ingest.stop();
   return ms;
 }
@@ -261,33 +259,37 @@ async function freshness(base: Config, store: Store, registry: SchemaRegistry): 
   const s = { ...store, database: config.clickhouseDatabase } as Store;
   await migrate(s);
   const ingest = rawIngest(config, c, s, log);
-  const metrics = metricsWorker(config, c, s, log);
-  const alerts = alertStage(config, c, s, log);
-  await ingest.start();
-  await metrics.start();
-  await alerts.start();
+  const folds = foldStages(config, c, s, log);
+  await Promise.all([ingest.start(), folds.start()]);
   const producer = c.kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
   await producer.connect();
-  // Event time = wall time: live traffic. Customers and channels from the simulator, re-stamped.
+  // Event time = wall time (live traffic): customers and channels from the simulator, each stamped with the
+  // moment it is due to be sent, encoded before the clock starts so the sending loop only sends.
   const pool = simulated(20_000, 50_000, 5);
+  const total = FRESH_RATE * FRESH_SECONDS;
+  const t0 = Date.now() + 3000;
+  const due = (k: number) => t0 + Math.floor((k * 1000) / FRESH_RATE);
+  const planned = Array.from({ length: total }, (_, k) => {
+    const e = { ...(pool[k % pool.length] as TouchpointEvent), event_id: crypto.randomUUID(), occurred_at: due(k) };
+    return { id: e.event_id, key: e.customer_id, value: registry.encode(TOUCHPOINT_EVENT, e) };
+  });
+  while (Date.now() < t0) await sleep(5);
   const sent = new Map<string, number>();
   const closes: { minute: number; closedAt: number }[] = [];
   const lateness = config.allowedLatenessMs;
-  const t0 = Date.now();
   let i = 0;
   let lastMinuteClosed = 0;
   const tickMs = 20;
-  const perTick = (FRESH_RATE * tickMs) / 1000;
   const sends: Promise<unknown>[] = [];
-  while (Date.now() - t0 < FRESH_SECONDS * 1000) {
+  while (i < total) {
     const tickStart = Date.now();
     const batch: { key: string; value: Buffer }[] = [];
-    for (let k = 0; k < perTick; k++, i++) {
-      const e = { ...(pool[i % pool.length] as TouchpointEvent), event_id: crypto.randomUUID(), occurred_at: Date.now() };
-      if (i % 100 === 0) sent.set(e.event_id, Date.now());
-      batch.push({ key: e.customer_id, value: registry.encode(TOUCHPOINT_EVENT, e) });
+    for (; i < total && due(i) <= tickStart; i++) {
+      const e = planned[i] as { id: string; key: string; value: Buffer };
+      if (i % 100 === 0) sent.set(e.id, Date.now());
+      batch.push({ key: e.key, value: e.value });
     }
-    sends.push(producer.send({ topic: config.touchpointsTopic, acks: -1, messages: batch }));
+    if (batch.length) sends.push(producer.send({ topic: config.touchpointsTopic, acks: -1, messages: batch }));
     // The watermark passes minute M once an event at M + 1 min + lateness is produced.
     const closed = Math.floor((Date.now() - lateness) / 60_000) * 60_000 - 60_000;
     if (closed > lastMinuteClosed && lastMinuteClosed > 0) closes.push({ minute: closed, closedAt: Date.now() });
@@ -320,8 +322,7 @@ async function freshness(base: Config, store: Store, registry: SchemaRegistry): 
   out(`freshness at ${fmt(FRESH_RATE)} ev/s asked (${fmt(achieved)} produced) for ${FRESH_SECONDS} s: produce -> row visible p50 ${fmt(median(rowLat))} ms, p99 ${fmt(p99(rowLat))} ms (${fmt(rowLat.length)} sampled); ` +
     `minute closed by the watermark -> its cells visible: ${resLat.map((x) => `${fmt(x)} ms`).join(', ') || 'no minute closed'} (the poll adds up to ~50 ms)`);
   await producer.disconnect();
-  await alerts.stop();
-  await metrics.stop();
+  await folds.stop();
   await ingest.stop();
   return { rowP99: p99(rowLat), resultP99: resLat.length ? p99(resLat) : NaN, kept: achieved >= FRESH_RATE * 0.95 };
 }
@@ -345,8 +346,10 @@ async function main(): Promise<void> {
   const p4 = stateFigures(registry);
   out('end to end, all stages in one process (raw ingestion, metric folds, live stool, alerts):');
   const bare = messages.map(({ key, value }) => ({ key, value }));
-  const p2 = await rates(N, (run) => endToEnd(base, store, bare, run));
+  const p2 = await rates(N, (run) => endToEnd(base, store, bare, run, true));
   out(`end to end: median ${fmt(median(p2))} ev/s (${runsOf(p2)})`);
+  const oneThread = await rates(N, (run) => endToEnd(base, store, bare, run, false));
+  out(`end to end with every stage in one thread (CX_STAGE_THREADS=0): median ${fmt(median(oneThread))} ev/s (${runsOf(oneThread)})`);
   const fresh = await freshness(base, store, registry);
 
   table.push(
@@ -355,6 +358,7 @@ async function main(): Promise<void> {
     { figure: `P3 produce -> row visible, p99 at ${fmt(FRESH_RATE)} ev/s`, value: `${fmt(fresh.rowP99)} ms${fresh.kept ? '' : ' (rate not kept)'}`, baseline: '', ratio: '', target: '<= 2,000 ms' },
     { figure: 'P3 minute closed -> results visible, worst', value: Number.isNaN(fresh.resultP99) ? '-' : `${fmt(fresh.resultP99)} ms`, baseline: '', ratio: '', target: '<= 2,000 ms' },
     { figure: 'P4 state per active customer', value: `${fmt(p4.bytes)} B at ${fmt(p4.customers)} customers; restore ${fmt(p4.restoreMs)} ms/100k`, baseline: '', ratio: '', target: '<= 300 B' },
+    { figure: 'scaling: stage thread (two cores) vs one thread', value: `${fmt(median(p2))} ev/s`, baseline: `one thread ${fmt(median(oneThread))} ev/s`, ratio: ratio(median(p2), median(oneThread)), target: '' },
     { figure: 'P5 the store\'s insert', value: `${fmt(b.sink)} rows/s`, baseline: `naive JSONEachRow ${fmt(b.naive)} rows/s`, ratio: ratio(b.sink, b.naive), target: '>= 2' },
     { figure: 'kafkajs consume alone', value: `${fmt(b.consume)} msg/s`, baseline: '', ratio: '', target: '' },
   );

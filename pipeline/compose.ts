@@ -267,5 +267,5 @@ export function foldStagesHere(config: Config, c: Connected, store: Store, log: 
 /** The two stages as the configuration says: in a stage thread (CX_STAGE_THREADS=1) or here. */
 export function foldStages(config: Config, c: Connected, store: Store, log: Logger, stages: FoldStageName[] = ['metrics', 'alerts']): FoldStages {
   if (config.stageThreads === 0) return foldStagesHere(config, c, store, log, stages);
-  return new StageThread({ brokers: c.brokers, env: { ...process.env }, logLevel: log.level, logName: 'cx-stages', stages }) as unknown as FoldStages;
+  return new StageThread({ brokers: c.brokers, config, logLevel: log.level, logName: 'cx-stages', stages }) as unknown as FoldStages;
 }

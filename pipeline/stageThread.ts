@@ -13,11 +13,12 @@ import type { StoolWindow } from '../processors/folds/legConsistency.ts';
 import type { AlertStageStats } from '../processors/runtime/alertStage.ts';
 import type { MetricsStats } from '../processors/runtime/metricsWorker.ts';
 import type { RuntimeTiming } from '../platform/stage/runtime.ts';
+import type { Config } from '../platform/config.ts';
 
 export interface ThreadData {
   brokers: string[];
-  /** Settings the thread's configuration takes over the process's environment (a test's or the bench's). */
-  env: Record<string, string | undefined>;
+  /** The configuration, as the main thread has it (a test's or the bench's may not be the environment's). */
+  config: Config;
   logLevel?: string;
   logName: string;
   /** Which of the two stages the thread runs. */

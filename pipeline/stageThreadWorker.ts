@@ -6,7 +6,6 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { openStore } from '../platform/clickhouse/store.ts';
-import { loadConfig } from '../platform/config.ts';
 import { ensureTopics, kafkaClient } from '../platform/kafka/client.ts';
 import { createLogger } from '../platform/log.ts';
 import { SchemaRegistry } from '../schemas/registry.ts';
@@ -19,7 +18,7 @@ const data = workerData as ThreadData;
 const post = (m: FromThread) => port.postMessage(m);
 
 async function main(): Promise<void> {
-  const config = loadConfig({ ...process.env, ...data.env });
+  const config = data.config;
   const log = createLogger(data.logLevel ?? config.logLevel, data.logName, config);
   const store = await openStore(config);
   const kafka = { kafka: kafkaClient(data.brokers, config.kafkaClientId, log), brokers: data.brokers, startedBroker: false, registry: SchemaRegistry.load(), log };
