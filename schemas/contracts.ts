@@ -84,5 +84,6 @@ void outcomeMatches;
 
 /** `rating.value: 9 is outside CSAT_5 (1..5); event_id: Invalid GUID` */
 export function describeIssues(error: z.ZodError): string {
-  return error.issues.map((i) => `${i.path.join('.') || '(event)'}: ${i.message}`).join('; ');
+  // String() and not join's own conversion: a path can hold a symbol (a symbol key in attributes), which join throws on.
+  return error.issues.map((i) => `${i.path.map(String).join('.') || '(event)'}: ${i.message}`).join('; ');
 }
