@@ -77,7 +77,7 @@ async function main(): Promise<void> {
       const t = performance.now();
       const accepted = f();
       const ms = performance.now() - t;
-      if (accepted !== messages.length) throw new Error(`${(variants[i] as [string])[0]} accepted ${accepted} of ${messages.length}`);
+      if (accepted !== messages.length) throw new Error(`${(variants[i] as [string, unknown])[0]} accepted ${accepted} of ${messages.length}`);
       (rates[i] as number[]).push((messages.length * 1000) / ms);
       line.push(fmt((messages.length * 1000) / ms));
     });
