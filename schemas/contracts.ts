@@ -2,6 +2,8 @@
  * Semantic rules on top of the Avro contracts: what a schema-valid event must also
  * satisfy to be processed (a UUID event_id, a rating inside its scale...). The same
  * zod schemas guard the producer SDK and, later, the HTTP collector and file replay.
+ * They are the contract: the processors' hot path checks with schemas/validate.ts,
+ * a hand-written equal that a property test holds to these.
  */
 import { z } from 'zod';
 import { RATING_SCALES } from './ratingScale.ts';
@@ -28,8 +30,13 @@ const rating = z
     }
   });
 
-// 2000-01-01 .. 2100-01-01: catches seconds-for-milliseconds and other unit mistakes.
-const eventTime = z.number().int().min(946_684_800_000).max(4_102_444_800_000);
+/** 2000-01-01 .. 2100-01-01 (ms): catches seconds-for-milliseconds and other unit mistakes. */
+export const EVENT_TIME_MIN = 946_684_800_000;
+export const EVENT_TIME_MAX = 4_102_444_800_000;
+/** Longest identifier, in Unicode code points (zod counts a surrogate pair as one). */
+export const ID_MAX_LENGTH = 256;
+
+const eventTime = z.number().int().min(EVENT_TIME_MIN).max(EVENT_TIME_MAX);
 /**
  * An identifier: 1..256 characters, not blank, and well-formed Unicode. A lone surrogate
  * becomes U+FFFD in UTF-8 (Avro, ClickHouse), and blank ids differ only in whitespace, so
@@ -38,7 +45,7 @@ const eventTime = z.number().int().min(946_684_800_000).max(4_102_444_800_000);
 const id = z
   .string()
   .min(1)
-  .max(256)
+  .max(ID_MAX_LENGTH)
   .refine((s) => s.trim().length > 0, 'must not be blank (only whitespace)')
   .refine((s) => !/\p{Cs}/u.test(s), 'must be well-formed Unicode (it has a lone surrogate, which would be stored as U+FFFD)');
 
@@ -77,5 +84,6 @@ void outcomeMatches;
 
 /** `rating.value: 9 is outside CSAT_5 (1..5); event_id: Invalid GUID` */
 export function describeIssues(error: z.ZodError): string {
-  return error.issues.map((i) => `${i.path.join('.') || '(event)'}: ${i.message}`).join('; ');
+  // String() and not join's own conversion: a path can hold a symbol (a symbol key in attributes), which join throws on.
+  return error.issues.map((i) => `${i.path.map(String).join('.') || '(event)'}: ${i.message}`).join('; ');
 }

@@ -3,12 +3,10 @@
  * or a dead letter with the reason. Pure: no I/O, no clock (the caller passes `now`).
  * Bad data is a value here, never an exception.
  */
-import type { ZodType } from 'zod';
-import {
-  describeIssues, OUTCOME_EVENT, outcomeEventSchema, TOUCHPOINT_EVENT, touchpointEventSchema,
-  type OutcomeEvent, type TouchpointEvent,
-} from '../../schemas/contracts.ts';
+import type { ZodSafeParseResult } from 'zod';
+import { describeIssues, OUTCOME_EVENT, TOUCHPOINT_EVENT, type OutcomeEvent, type TouchpointEvent } from '../../schemas/contracts.ts';
 import type { SchemaRegistry } from '../../schemas/registry.ts';
+import { acceptTouchpoint, validateOutcome, validateTouchpoint } from '../../schemas/validate.ts';
 import { deadLetterRow, outcomeRow, touchpointRow, type DeadLetter, type Source } from './rawRows.ts';
 
 export type RawTable = 'touchpoint_events' | 'outcome_events' | 'dead_letters';
@@ -21,9 +19,12 @@ export type Classified =
 /** Which record family each input topic carries. */
 export type TopicFamilies = Record<string, typeof TOUCHPOINT_EVENT | typeof OUTCOME_EVENT>;
 
-const VALIDATORS: Record<string, ZodType> = {
-  [TOUCHPOINT_EVENT]: touchpointEventSchema,
-  [OUTCOME_EVENT]: outcomeEventSchema,
+/** A contract's hot-path validator: zod's verdict and output, with zod's issues on a reject (schemas/validate.ts). */
+type Validator = (value: unknown) => ZodSafeParseResult<TouchpointEvent | OutcomeEvent>;
+
+const VALIDATORS: Record<string, Validator> = {
+  [TOUCHPOINT_EVENT]: validateTouchpoint,
+  [OUTCOME_EVENT]: validateOutcome,
 };
 
 export function classify(registry: SchemaRegistry, families: TopicFamilies, src: Source, now: number): Classified {
@@ -39,7 +40,7 @@ export function classify(registry: SchemaRegistry, families: TopicFamilies, src:
   if (decoded.family !== expected) {
     return dead('wrong_topic', 'route', `${decoded.family} v${decoded.version} on ${src.topic}, which carries ${expected}`);
   }
-  const checked = (VALIDATORS[expected] as ZodType).safeParse(decoded.value);
+  const checked = (VALIDATORS[expected] as Validator)(decoded.value);
   if (!checked.success) return dead('invalid', 'validate', `invalid ${expected}: ${describeIssues(checked.error)}`);
 
   if (expected === TOUCHPOINT_EVENT) {
@@ -79,6 +80,6 @@ export function classifyDeadLetterTopic(src: Source, headers: Record<string, str
 export function decodeTouchpoint(registry: SchemaRegistry, value: Buffer | null): TouchpointEvent | null {
   const decoded = registry.decode(value);
   if (!decoded.ok || decoded.family !== TOUCHPOINT_EVENT) return null;
-  const checked = touchpointEventSchema.safeParse(decoded.value);
-  return checked.success ? checked.data : null;
+  // No reason is wanted here, so a reject needs no zod: the validator's verdict is zod's.
+  return acceptTouchpoint(decoded.value) ?? null;
 }

@@ -1,6 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { classify, classifyDeadLetterTopic } from '../../processors/runtime/classify.ts';
-import { OUTCOME_EVENT, TOUCHPOINT_EVENT, type OutcomeEvent, type TouchpointEvent } from '../../schemas/contracts.ts';
+import { classify, classifyDeadLetterTopic, decodeTouchpoint } from '../../processors/runtime/classify.ts';
+import { takeSimulated } from '../../producers/simulator/simulate.ts';
+import {
+  describeIssues, OUTCOME_EVENT, outcomeEventSchema, TOUCHPOINT_EVENT, touchpointEventSchema, type OutcomeEvent, type TouchpointEvent,
+} from '../../schemas/contracts.ts';
 import { SchemaRegistry } from '../../schemas/registry.ts';
 
 const registry = SchemaRegistry.load();
@@ -50,5 +53,45 @@ describe('classify', () => {
     const fromReplay = classifyDeadLetterTopic(src('dlq', Buffer.from('a,b,c')), { 'cx-step': 'replay', 'cx-reason': 'occurred_at is empty', 'cx-source-file': 'f.csv', 'cx-source-line': '7' }, now);
     expect(fromReplay).toMatchObject({ table: 'dead_letters', publish: false, row: { reason: 'f.csv line 7: occurred_at is empty', step: 'replay', reason_code: 'invalid', source_topic: 'dlq', source_offset: '41' } });
     expect(classifyDeadLetterTopic(src('dlq', Buffer.from('x')), { 'cx-step': 'decode', 'cx-reason': 'garbage' }, now)).toBeNull();
+  });
+
+  // The hot-path validator decides here; these hold its wiring to zod's verdicts, outputs and words.
+  const invalid: Array<Partial<Record<keyof TouchpointEvent, unknown>>> = [
+    { event_id: 'not-a-uuid' }, { occurred_at: 1_795_000_000 }, { customer_id: ' ' }, { journey_id: '' },
+    { rating: { scale: 'CES_7', value: 7.5 } }, { rating: { scale: 'SCORE_100', value: Number.NaN } }, { department: 'd'.repeat(257) },
+  ];
+
+  it('dead-letters an invalid event with exactly zod\'s issues as the reason', () => {
+    for (const change of invalid) {
+      const bad = { ...touchpoint, ...change };
+      const message = registry.encode(TOUCHPOINT_EVENT, bad);
+      const decoded = registry.decode(message);
+      const c = classify(registry, families, src('tp', message), now);
+      const zod = touchpointEventSchema.safeParse(decoded.ok ? decoded.value : null);
+      expect(zod.success, JSON.stringify(change)).toBe(false);
+      expect(c.row, JSON.stringify(change)).toMatchObject({ reason_code: 'invalid', step: 'validate', reason: `invalid TouchpointEvent: ${zod.success ? '' : describeIssues(zod.error)}` });
+    }
+    const badOutcome = { ...outcome, journey_id: '' };
+    const zod = outcomeEventSchema.safeParse(badOutcome);
+    expect(classify(registry, families, src('oc', registry.encode(OUTCOME_EVENT, badOutcome)), now).row).toMatchObject({
+      reason_code: 'invalid', reason: `invalid OutcomeEvent: ${zod.success ? '' : describeIssues(zod.error)}`,
+    });
+  });
+
+  it('hands the processors and the raw rows the event zod would return, and nothing for what zod rejects', () => {
+    for (const e of takeSimulated({ seed: 9, customers: 50, start: now - 86_400_000, rate: 1 }, 300)) {
+      const family = e.kind === 'touchpoint' ? TOUCHPOINT_EVENT : OUTCOME_EVENT;
+      const message = registry.encode(family, e.event);
+      const decoded = registry.decode(message);
+      const zod = (family === TOUCHPOINT_EVENT ? touchpointEventSchema : outcomeEventSchema).parse(decoded.ok ? decoded.value : null);
+      const c = classify(registry, families, src(family === TOUCHPOINT_EVENT ? 'tp' : 'oc', message), now);
+      expect(c.table).toBe(family === TOUCHPOINT_EVENT ? 'touchpoint_events' : 'outcome_events');
+      if (c.table === 'dead_letters') continue;
+      // toStrictEqual: plain objects like zod's, not avsc's record instances.
+      expect(c.event).toStrictEqual(zod);
+      expect(Object.keys(c.event)).toEqual(Object.keys(zod));
+      if (family === TOUCHPOINT_EVENT) expect(decodeTouchpoint(registry, message)).toStrictEqual(zod);
+    }
+    for (const change of invalid) expect(decodeTouchpoint(registry, registry.encode(TOUCHPOINT_EVENT, { ...touchpoint, ...change }))).toBeNull();
   });
 });

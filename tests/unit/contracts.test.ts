@@ -51,6 +51,10 @@ describe('contracts', () => {
     }
   });
 
+  it('names an issue under a symbol key instead of throwing', () => {
+    expect(problems({ ...valid, attributes: { [Symbol('tag')]: 'x' } })).toMatch(/^attributes\.Symbol\(tag\): /);
+  });
+
   it('rejects a non-UUID id, an empty customer and a time in seconds', () => {
     expect(problems({ ...valid, event_id: 'abc' })).toMatch(/^event_id: /);
     expect(problems({ ...valid, customer_id: '' })).toMatch(/^customer_id: /);
