@@ -66,9 +66,13 @@ function simulated(customers: number, count: number, rate: number, seed = 7): To
     .map((e) => e.event as TouchpointEvent);
 }
 
-/** Bare kafkajs: pre-encoded messages, keyed by customer, acks from all replicas, batches of 1,000 in flight together. */
+/**
+ * Bare kafkajs: pre-encoded messages, keyed by customer, acks from all replicas, batches
+ * of 1,000 in flight together (not idempotent: kafkajs's idempotent producer takes one
+ * request in flight, and concurrent sends on it break its sequence numbers).
+ */
 async function produceBare(kafka: Kafka, topic: string, messages: { key: string; value: Buffer }[]): Promise<void> {
-  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+  const producer = kafka.producer();
   await producer.connect();
   const sends: Promise<unknown>[] = [];
   for (let i = 0; i < messages.length; i += 1000) sends.push(producer.send({ topic, acks: -1, messages: messages.slice(i, i + 1000) }));
@@ -261,7 +265,7 @@ async function freshness(base: Config, store: Store, registry: SchemaRegistry): 
   const ingest = rawIngest(config, c, s, log);
   const folds = foldStages(config, c, s, log);
   await Promise.all([ingest.start(), folds.start()]);
-  const producer = c.kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+  const producer = c.kafka.producer();
   await producer.connect();
   // Event time = wall time (live traffic): customers and channels from the simulator, each stamped with the
   // moment it is due to be sent, encoded before the clock starts so the sending loop only sends.

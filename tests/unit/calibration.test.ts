@@ -256,7 +256,9 @@ describe('the fit', () => {
     const o = { seed: 7, trainShare: 0.5, bootstrap: 5, reference: DEFAULT_PARAMS };
     const a = calibrate(d, o);
     expect(calibrate(d, o)).toEqual(a);
-    expect(Number.isFinite(a.badWeightLow) && a.badWeightLow <= a.parameters.badWeight && a.parameters.badWeight <= a.badWeightHigh).toBe(true);
+    // The interval is the bootstrap's 2.5 % and 97.5 % quantiles: finite and ordered. It need not hold the point
+    // estimate (with 5 resamples it sometimes does not, e.g. CX_TEST_SEED=283614), so that is not asserted.
+    expect(Number.isFinite(a.badWeightLow) && Number.isFinite(a.badWeightHigh) && a.badWeightLow <= a.badWeightHigh).toBe(true);
     const other = calibrate(d, { ...o, seed: 8 });
     expect(other.training.customers).not.toBe(a.training.customers);
     // The split hashes seed and customer: it does not depend on the data's order.
