@@ -1,4 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { chTime } from '../../processors/runtime/rawRows.ts';
 import { classify, classifyDeadLetterTopic, decodeTouchpoint } from '../../processors/runtime/classify.ts';
 import { takeSimulated } from '../../producers/simulator/simulate.ts';
 import {
@@ -93,5 +95,19 @@ describe('classify', () => {
       if (family === TOUCHPOINT_EVENT) expect(decodeTouchpoint(registry, message)).toStrictEqual(zod);
     }
     for (const change of invalid) expect(decodeTouchpoint(registry, registry.encode(TOUCHPOINT_EVENT, { ...touchpoint, ...change }))).toBeNull();
+  });
+});
+
+describe('chTime', () => {
+  it('is toISOString in ClickHouse DateTime64(3) form for any millisecond, day boundaries and before 1970 included', () => {
+    // Seeded, logged: a failure names the value.
+    const seed = Number(process.env.CX_TEST_SEED ?? Date.now() % 100_000);
+    process.stdout.write(`classify.test chTime: seed ${seed}\n`);
+    const ref = (ms: number) => new Date(ms).toISOString().slice(0, 23).replace('T', ' ');
+    fc.assert(
+      fc.property(fc.integer({ min: -62_135_596_800_000, max: 253_402_300_799_999 }), (ms) => chTime(ms) === ref(ms)),
+      { seed, numRuns: 20_000 },
+    );
+    for (const ms of [0, -1, 86_399_999, 86_400_000, Date.UTC(2026, 11, 31, 23, 59, 59, 999), Date.UTC(2027, 0, 1), 1.5]) expect(chTime(ms)).toBe(ref(ms));
   });
 });
