@@ -156,9 +156,11 @@ export async function openStore(
     async insert(table, rows, dedupToken) {
       if (rows.length === 0) return;
       // exec, not insert: the client's insert takes JSON formats only as one object per row.
-      // A server sends the statement as the `query` URL parameter and the body as the request body.
+      // To a server the statement goes as the `query` URL parameter and the body as the request body.
+      // The body as a stream of one string (as the client streams a string body itself): chdb's
+      // connection takes the string as it is, without a round trip through UTF-8 bytes.
       const { query, body } = columnarInsert(table, rows, dedupToken);
-      const result = await client.exec({ query, values: Readable.from([body], { objectMode: false }) });
+      const result = await client.exec({ query, values: Readable.from([body]) });
       // The response is empty; reading it to the end hands a server's socket back to the pool.
       await finished(result.stream.resume());
     },

@@ -50,7 +50,8 @@ const UINT_MAX: Record<string, number> = { UInt8: 255, UInt16: 65535, UInt32: 42
 
 /** Not valid text, which no JSON format takes (below): kept out of the rows. */
 const LONE_SURROGATES = ['lone \ud800 high', 'lone \udc00 low'];
-const anyString = fc.oneof(fc.constantFrom(...STRINGS), fc.string({ unit: 'binary', maxLength: 40 }).map((s) => s.toWellFormed()), fc.string({ unit: fc.constantFrom('\t', '\n', '\r', '\\', "'", '"', '\0', 'a', 'é', '😀'), maxLength: 12 }));
+const wellFormed = (s: string) => s.replace(/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g, '\ufffd');
+const anyString = fc.oneof(fc.constantFrom(...STRINGS), fc.string({ unit: 'binary', maxLength: 40 }).map(wellFormed), fc.string({ unit: fc.constantFrom('\t', '\n', '\r', '\\', "'", '"', '\0', 'a', 'é', '😀'), maxLength: 12 }));
 
 /** A column type's hostile values (every one lands in some row) and an arbitrary for the random rows. */
 function valuesOf(type: string): { fixed: unknown[]; arb: fc.Arbitrary<unknown> } {
