@@ -6,7 +6,10 @@
 import { ClickHouseLogLevel, createClient, type ClickHouseClient, type ClickHouseSettings } from '@clickhouse/client';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { finished } from 'node:stream/promises';
 import { maskUrl, type Config } from '../config.ts';
+import { literal } from './httpError.ts';
 
 export interface Store {
   readonly database: string;
@@ -61,6 +64,40 @@ export function lockHolder(path: string): number | undefined {
  */
 function settings(token = ''): ClickHouseSettings {
   return { insert_deduplication_token: token };
+}
+
+/**
+ * An insert of rows that share their keys, as one statement and its body in
+ * JSONCompactColumns: `[[first column's values], [second's], ...]`.
+ *
+ * Why this shape (bench/sink.ts, chdb, same rows in one run): one JSON.stringify of a
+ * few column arrays is V8's C++ serialiser doing the whole body, where the client's
+ * JSONCompactEachRow path allocates an array and calls JSON.stringify per row; and the
+ * engine parses a column of one type faster than rows of mixed ones. Each value is
+ * still JSON, read by the same per-type JSON reader as JSONEachRow, so every value
+ * lands as it did before (-0, NaN and undefined become what JSON.stringify makes of
+ * them, as in any JSON format: tests/integration/sink.test.ts holds the two equal).
+ * Text formats (TabSeparated, CSV) would need an escaper written in JS, which is slower
+ * than JSON.stringify and can drift from it; binary ones cannot pass chdb's connection,
+ * which hands the body to the engine as a UTF-8 string.
+ *
+ * The dedup token goes in the statement's SETTINGS clause rather than in
+ * clickhouse_settings: it belongs to this statement alone (never to the session, see
+ * `settings`), and chdb's connection turns clickhouse_settings into a `SET ...;` before
+ * the INSERT, which makes the engine take the statement as a script, slower with a
+ * large inline body.
+ */
+export function columnarInsert(table: string, rows: readonly object[], dedupToken: string): { query: string; body: string } {
+  const columns = Object.keys(rows[0] as object);
+  const values = columns.map(() => new Array<unknown>(rows.length));
+  for (let i = 0; i < rows.length; i++) {
+    const row = rows[i] as Record<string, unknown>;
+    for (let c = 0; c < columns.length; c++) (values[c] as unknown[])[i] = row[columns[c] as string];
+  }
+  return {
+    query: `INSERT INTO ${table} (${columns.join(', ')}) SETTINGS insert_deduplication_token = ${literal(dedupToken)} FORMAT JSONCompactColumns`,
+    body: JSON.stringify(values),
+  };
 }
 
 export interface OpenStoreOptions {
@@ -118,11 +155,14 @@ export async function openStore(
     where,
     async insert(table, rows, dedupToken) {
       if (rows.length === 0) return;
-      // Rows of one insert share their shape; sending values without repeating the
-      // keys (JSONCompactEachRow) made inserts 1.6x faster than JSONEachRow (bench, chdb).
-      const columns = Object.keys(rows[0] as object);
-      const values = rows.map((r) => columns.map((c) => (r as Record<string, unknown>)[c]));
-      await client.insert({ table, values, columns: columns as [string, ...string[]], format: 'JSONCompactEachRow', clickhouse_settings: settings(dedupToken) });
+      // exec, not insert: the client's insert takes JSON formats only as one object per row.
+      // To a server the statement goes as the `query` URL parameter and the body as the request body.
+      // The body as a stream of one string (as the client streams a string body itself): chdb's
+      // connection takes the string as it is, without a round trip through UTF-8 bytes.
+      const { query, body } = columnarInsert(table, rows, dedupToken);
+      const result = await client.exec({ query, values: Readable.from([body]) });
+      // The response is empty; reading it to the end hands a server's socket back to the pool.
+      await finished(result.stream.resume());
     },
     async query<T>(sql: string, params?: Record<string, unknown>) {
       const rs = await client.query({ query: sql, query_params: params, format: 'JSONEachRow', clickhouse_settings: settings() });
