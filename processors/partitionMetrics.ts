@@ -19,11 +19,7 @@ import type { JourneyState } from './folds/journey.ts';
 import type { Cell, CellAggregate } from './folds/legConsistency.ts';
 import { calibrationIdOf, DAY_MS, MINUTE_MS, minuteOf, type MetricParams } from './params.ts';
 import { byContent, type ExperienceTouch, type Touch } from './touch.ts';
-
-const isEmpty = (o: object) => {
-  for (const _ in o) return false;
-  return true;
-};
+import { decodeCustomer, encodeCustomer } from './customerRecord.ts';
 
 /**
  * Where the watermark goes at the end of input: the end of the newest event's minute.
@@ -70,7 +66,7 @@ export class MetricOutputs {
 export interface Checkpoint {
   /** The partition's clock, open minutes and offset (JSON). */
   meta: string;
-  /** Customers changed since the last checkpoint: [customer id, state JSON]. */
+  /** Customers changed since the last checkpoint: [customer id, state record (customerRecord.ts)]. */
   customers: [string, string][];
   watermark: number;
 }
@@ -86,7 +82,7 @@ export class PartitionMetrics {
     this.s = restored
       ? (JSON.parse(restored.meta) as PartitionClock)
       : { clock: newEventClock(), cells: {}, transitions: {}, departments: {}, sweptDay: 0, offset: '-1', flushes: 0 };
-    if (restored) for (const [id, json] of restored.customers) this.customers.set(id, JSON.parse(json) as CustomerState);
+    if (restored) for (const [id, text] of restored.customers) this.customers.set(id, decodeCustomer(text));
     const calibration = calibrationIdOf(p);
     if (restored && (this.s.calibrationId ?? '') !== calibration) this.calibrationChangedFrom = this.s.calibrationId ?? '';
     this.s.calibrationId = calibration;
@@ -275,7 +271,7 @@ export class PartitionMetrics {
   private sweep(w: number, out: MetricOutputs): void {
     for (const [id, c] of this.customers) {
       if (pruneSeen(c, w, this.p)) this.dirty.add(id);
-      if (w - c.lastAt <= this.p.horizonMs || (!c.run && !c.previous && isEmpty(c.journeys))) continue;
+      if (w - c.lastAt <= this.p.horizonMs || (!c.run && !c.previous && c.journeys.size === 0)) continue;
       for (const event of expireCustomer(c, w, this.p).out.spirals) out.spirals.push({ customerId: id, event });
       this.dirty.add(id);
     }
@@ -284,7 +280,7 @@ export class PartitionMetrics {
   /** The state to persist now; clears the changed set. */
   checkpoint(): Checkpoint {
     const customers: [string, string][] = [];
-    for (const id of this.dirty) customers.push([id, JSON.stringify(this.customers.get(id))]);
+    for (const id of this.dirty) customers.push([id, encodeCustomer(this.customers.get(id) as CustomerState)]);
     this.dirty.clear();
     return { meta: JSON.stringify(this.s), customers, watermark: this.s.clock.watermark };
   }
