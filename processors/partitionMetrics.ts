@@ -5,13 +5,12 @@
  * partition order give the same outputs, however they are chunked, and whether or
  * not the state was checkpointed and restored in between.
  */
-import { bucket, type MinuteBuckets } from './folds/minuteBuckets.ts';
-import { closeCellMinutes, cellMinute } from './folds/cellMinute.ts';
-import { closeMinutes } from './folds/minuteBuckets.ts';
-import { transitionKey, type Transition, type TransitionAggregate } from './folds/channelDrop.ts';
+import { MinuteBuckets, type MinuteBucketsJson } from './folds/minuteBuckets.ts';
+import { CELL_KEYS, closeCellMinutes, cellMinute, newCellMinutes } from './folds/cellMinute.ts';
+import { countTransition, newTransitionMinutes, TRANSITION_KEYS, type Transition, type TransitionAggregate } from './folds/channelDrop.ts';
 import { customerMoment, expireCustomer, newCustomer, pruneSeen, seenBefore, type CustomerState } from './folds/customer.ts';
 import type { SpiralEvent } from './folds/deathSpiral.ts';
-import { departmentImpact, type DepartmentAggregate } from './folds/departmentImpact.ts';
+import { DEPARTMENT_KEYS, departmentImpact, newDepartmentMinutes, type DepartmentAggregate } from './folds/departmentImpact.ts';
 import { eventTime, flushEventTime, newEventClock, type EventClock } from './folds/eventTime.ts';
 import type { MemoryUpdate } from './folds/experienceMemory.ts';
 import type { Pending } from './folds/eventTime.ts';
@@ -44,6 +43,17 @@ export interface PartitionClock {
   /** The calibration whose weights built the memory in this state ('' = the defaults; absent in older state). */
   calibrationId?: string;
 }
+
+/** The meta row's JSON (the open minutes as plain objects: MinuteBuckets.toJSON). */
+type PartitionClockJson = Omit<PartitionClock, 'cells' | 'transitions' | 'departments'> & {
+  cells: MinuteBucketsJson<CellAggregate>;
+  transitions: MinuteBucketsJson<TransitionAggregate>;
+  departments: MinuteBucketsJson<DepartmentAggregate>;
+};
+
+const clockFromJson = (j: PartitionClockJson): PartitionClock => ({
+  ...j, cells: MinuteBuckets.from(j.cells, CELL_KEYS), transitions: MinuteBuckets.from(j.transitions, TRANSITION_KEYS), departments: MinuteBuckets.from(j.departments, DEPARTMENT_KEYS),
+});
 
 /** What one or more steps produced, ready to become rows. */
 export class MetricOutputs {
@@ -80,8 +90,8 @@ export class PartitionMetrics {
 
   constructor(private readonly p: MetricParams, restored?: { meta: string; customers: Iterable<[string, string]> }) {
     this.s = restored
-      ? (JSON.parse(restored.meta) as PartitionClock)
-      : { clock: newEventClock(), cells: {}, transitions: {}, departments: {}, sweptDay: 0, offset: '-1', flushes: 0 };
+      ? clockFromJson(JSON.parse(restored.meta) as PartitionClockJson)
+      : { clock: newEventClock(), cells: newCellMinutes(), transitions: newTransitionMinutes(), departments: newDepartmentMinutes(), sweptDay: 0, offset: '-1', flushes: 0 };
     if (restored) for (const [id, text] of restored.customers) this.customers.set(id, decodeCustomer(text));
     const calibration = calibrationIdOf(p);
     if (restored && (this.s.calibrationId ?? '') !== calibration) this.calibrationChangedFrom = this.s.calibrationId ?? '';
@@ -229,13 +239,8 @@ export class PartitionMetrics {
       out.memory.push({ touch: e, update: memory });
       const t = fx.transitions[k] ?? null;
       if (t) {
-        const a = bucket(this.s.transitions, minuteOf(e.t), transitionKey(t.from.channel, t.to.channel), () => ({ transitions: 0, startsGood: 0, drops: 0 }));
-        a.transitions++;
-        if (t.startsGood) a.startsGood++;
-        if (t.drop) {
-          a.drops++;
-          out.drops.push({ customerId, transition: t });
-        }
+        countTransition(this.s.transitions, minuteOf(e.t), t);
+        if (t.drop) out.drops.push({ customerId, transition: t });
       }
       // A moment's spiral changes count once, with its first experience.
       departmentImpact(this.s.departments, { touch: e, memory, transition: t, spirals: k === 0 ? fx.spirals : [] });
@@ -250,11 +255,8 @@ export class PartitionMetrics {
     if (minuteOf(w) === this.lastCloseMinute) return;
     this.lastCloseMinute = minuteOf(w);
     out.cellMinutes.push(...closeCellMinutes(this.s.cells, w));
-    for (const { minute, key, agg } of closeMinutes(this.s.transitions, w)) {
-      const [from, to] = key.split('\u0000') as [string, string];
-      out.transitionMinutes.push({ minute, from, to, agg });
-    }
-    for (const { minute, key, agg } of closeMinutes(this.s.departments, w)) out.departmentMinutes.push({ minute, department: key, agg });
+    for (const { minute, bucket: b } of this.s.transitions.close(w)) out.transitionMinutes.push({ minute, from: b.k1, to: b.k2, agg: b.agg });
+    for (const { minute, bucket: b } of this.s.departments.close(w)) out.departmentMinutes.push({ minute, department: b.k1, agg: b.agg });
     // Once a day of event time: a silent spiral's close row carries its own time (lastAt + H), so a later sweep changes nothing in it.
     const day = Math.floor(w / DAY_MS);
     if (day > this.s.sweptDay) {

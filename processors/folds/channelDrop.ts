@@ -13,6 +13,7 @@
  */
 import type { MetricParams } from '../params.ts';
 import { compareText as text, isBad, isGood, type ExperienceTouch } from '../touch.ts';
+import { MinuteBuckets, type BucketKeys } from './minuteBuckets.ts';
 
 /** What the fold remembers of a customer's previous experience. */
 export interface PreviousExperience {
@@ -78,3 +79,24 @@ export interface TransitionAggregate {
 }
 
 export const transitionKey = (from: string, to: string) => `${from}\u0000${to}`;
+
+/** Found by the channels from and to; the checkpoint key is transitionKey's. */
+export const TRANSITION_KEYS: BucketKeys = {
+  join: (from, to) => transitionKey(from, to),
+  split(key) {
+    const cut = key.indexOf('\u0000');
+    return [key.slice(0, cut), key.slice(cut + 1), ''];
+  },
+};
+
+const emptyTransitions = (): TransitionAggregate => ({ transitions: 0, startsGood: 0, drops: 0 });
+
+export const newTransitionMinutes = (): MinuteBuckets<TransitionAggregate> => new MinuteBuckets(TRANSITION_KEYS);
+
+/** Counts one transition in the minute of its later experience. */
+export function countTransition(state: MinuteBuckets<TransitionAggregate>, minute: number, t: Transition): void {
+  const a = state.bucket(minute, t.from.channel, t.to.channel, '', emptyTransitions);
+  a.transitions++;
+  if (t.startsGood) a.startsGood++;
+  if (t.drop) a.drops++;
+}
