@@ -18,6 +18,7 @@ import type { CustomerState } from './folds/customer.ts';
 import type { BadRun } from './folds/deathSpiral.ts';
 import type { MemoryAccumulators, MemoryState } from './folds/experienceMemory.ts';
 import type { JourneyState } from './folds/journey.ts';
+import type { Leg } from '../schemas/contracts.ts';
 
 const VERSION = 1;
 
@@ -267,14 +268,10 @@ function writeJourney(w: RecordWriter, j: JourneyState): void {
     if (j.weakestAt !== undefined) w.time(j.weakestAt);
   }
   if (j.peak !== null) w.num(j.peak);
-  const cells = Object.keys(j.cells);
-  w.uint(cells.length);
-  for (const key of cells) {
-    const [n, sumX, sumX2, good, impressed] = j.cells[key] as [number, number, number, number, number];
-    const cut = key.indexOf('\u0000');
-    if (cut < 0) throw new Error(`customer record: journey cell key ${JSON.stringify(key)} has no leg`);
-    w.str(key.slice(0, cut));
-    w.str(key.slice(cut + 1));
+  w.uint(j.cells.length);
+  for (const { leg, touchpoint, n, sumX, sumX2, good, impressed } of j.cells) {
+    w.str(leg);
+    w.str(touchpoint);
     // One experience: the sum of squares is the square of the sum, exactly.
     const derived = Object.is(sumX2, sumX * sumX);
     w.uint(n * 2 + (derived ? 1 : 0));
@@ -360,7 +357,7 @@ function readJourney(r: RecordReader): JourneyState {
   // The shape journey() gives a new journey, field for field.
   const j: JourneyState = {
     journeyId, startedAt, lastAt, events, experiences, memory: readAccumulators(r, { t: 0, gx: 0, gw: 0, bx: 0, bw: 0 }, (flags & JOURNEY_SCALED) !== 0),
-    weakest: null, weakestAt: 0, peak: null, end, endAt, endN, endSum, cells: {},
+    weakest: null, weakestAt: 0, peak: null, end, endAt, endN, endSum, cells: [],
   };
   if (flags & HAS_WEAKEST) {
     const x = r.num();
@@ -370,11 +367,12 @@ function readJourney(r: RecordReader): JourneyState {
   if (flags & HAS_PEAK) j.peak = r.num();
   const cells = r.uint();
   for (let c = 0; c < cells; c++) {
-    const key = `${r.str()}\u0000${r.str()}`;
+    const leg = r.str() as Leg;
+    const touchpoint = r.str();
     const nd = r.uint();
     const sumX = r.num();
     const sumX2 = nd % 2 ? sumX * sumX : r.num();
-    j.cells[key] = [(nd - (nd % 2)) / 2, sumX, sumX2, r.uint(), r.uint()];
+    j.cells.push({ leg, touchpoint, n: (nd - (nd % 2)) / 2, sumX, sumX2, good: r.uint(), impressed: r.uint() });
   }
   return j;
 }
@@ -424,17 +422,31 @@ function readCustomer(r: RecordReader): CustomerState {
   return s;
 }
 
+/** A journey as JSON checkpoints held it: its cells keyed "leg\0touchpoint", each [n, sum x, sum x^2, good, impressed]. */
+interface LegacyJourneyState extends Omit<JourneyState, 'cells'> {
+  cells: Record<string, [number, number, number, number, number]>;
+}
+
 /** The state as JSON checkpoints held it before these records (fields added over time may be absent). */
 interface LegacyCustomerState extends Omit<CustomerState, 'journeys' | 'seenIds' | 'seenAt'> {
-  journeys: Record<string, JourneyState>;
+  journeys: Record<string, LegacyJourneyState>;
   seen?: Record<string, number>;
+}
+
+function journeyFromLegacy(j: LegacyJourneyState): JourneyState {
+  const cells = Object.entries(j.cells).map(([key, [n, sumX, sumX2, good, impressed]]) => {
+    // The leg is a symbol without NUL: the touchpoint is the rest.
+    const cut = key.indexOf('\u0000');
+    return { leg: key.slice(0, cut) as Leg, touchpoint: key.slice(cut + 1), n, sumX, sumX2, good, impressed };
+  });
+  return { ...j, cells };
 }
 
 function fromLegacy(o: LegacyCustomerState): CustomerState {
   const seen = o.seen ?? {};
   return {
     lastAt: o.lastAt, memory: o.memory, previous: o.previous, run: o.run,
-    journeys: new Map(Object.entries(o.journeys)),
+    journeys: new Map(Object.entries(o.journeys).map(([id, j]) => [id, journeyFromLegacy(j)])),
     seenIds: Object.keys(seen),
     seenAt: Object.values(seen),
   };

@@ -9,7 +9,7 @@ import { MinuteBuckets, type MinuteBucketsJson } from './folds/minuteBuckets.ts'
 import { CELL_KEYS, closeCellMinutes, cellMinute, newCellMinutes } from './folds/cellMinute.ts';
 import { countTransition, newTransitionMinutes, TRANSITION_KEYS, type Transition, type TransitionAggregate } from './folds/channelDrop.ts';
 import { customerMoment, expireCustomer, newCustomer, pruneSeen, seenBefore, type CustomerState } from './folds/customer.ts';
-import type { SpiralEvent } from './folds/deathSpiral.ts';
+import { NO_SPIRALS, type SpiralEvent } from './folds/deathSpiral.ts';
 import { DEPARTMENT_KEYS, departmentImpact, newDepartmentMinutes, type DepartmentAggregate } from './folds/departmentImpact.ts';
 import { eventTime, flushEventTime, newEventClock, type EventClock } from './folds/eventTime.ts';
 import type { MemoryUpdate } from './folds/experienceMemory.ts';
@@ -85,6 +85,8 @@ export class PartitionMetrics {
   private s: PartitionClock;
   readonly customers = new Map<string, CustomerState>();
   private readonly dirty = new Set<string>();
+  /** The offset in `s.offset`, as a number (a cache). */
+  private appliedOffset: number;
   /** The watermark's minute at the last close (a cache: recomputed after a restore). */
   private lastCloseMinute = Number.NaN;
 
@@ -93,6 +95,7 @@ export class PartitionMetrics {
       ? clockFromJson(JSON.parse(restored.meta) as PartitionClockJson)
       : { clock: newEventClock(), cells: newCellMinutes(), transitions: newTransitionMinutes(), departments: newDepartmentMinutes(), sweptDay: 0, offset: '-1', flushes: 0 };
     if (restored) for (const [id, text] of restored.customers) this.customers.set(id, decodeCustomer(text));
+    this.appliedOffset = Number(this.s.offset);
     const calibration = calibrationIdOf(p);
     if (restored && (this.s.calibrationId ?? '') !== calibration) this.calibrationChangedFrom = this.s.calibrationId ?? '';
     this.s.calibrationId = calibration;
@@ -135,8 +138,10 @@ export class PartitionMetrics {
    * window (a resend) changes nothing but the duplicates count.
    */
   arrive(touch: Touch, offset: string, out: MetricOutputs): boolean {
-    if (!this.isNew(offset)) return false;
+    const n = Number(offset);
+    if (!(n > this.appliedOffset)) return false;
     this.s.offset = offset;
+    this.appliedOffset = n;
     this.s.flushes = 0;
     let c = this.customers.get(touch.customer_id);
     if (!c) {
@@ -159,15 +164,17 @@ export class PartitionMetrics {
 
   /** A message that is not a touch (a dead letter): only its offset moves on. */
   skip(offset: string): boolean {
-    if (!this.isNew(offset)) return false;
+    const n = Number(offset);
+    if (!(n > this.appliedOffset)) return false;
     this.s.offset = offset;
+    this.appliedOffset = n;
     this.s.flushes = 0;
     return true;
   }
 
   /** Offsets stay far below 2^53 in practice; a number compare keeps this cheap per message. */
   isNew(offset: string): boolean {
-    return Number(offset) > Number(this.s.offset);
+    return Number(offset) > this.appliedOffset;
   }
 
   /**
@@ -229,12 +236,14 @@ export class PartitionMetrics {
     const customerId = (moment[0] as Touch).customer_id;
     out.released += moment.length;
     for (const e of moment) cellMinute(this.s.cells, e);
-    const c = customerMoment(this.customers.get(customerId), moment, this.p);
-    this.customers.set(customerId, c.state);
+    const before = this.customers.get(customerId);
+    const c = customerMoment(before, moment, this.p);
+    if (c.state !== before) this.customers.set(customerId, c.state);
     this.dirty.add(customerId);
     const fx = c.out;
     for (const j of fx.journeys) out.journeys.set(j, customerId);
-    fx.experiences.forEach((e, k) => {
+    for (let k = 0; k < fx.experiences.length; k++) {
+      const e = fx.experiences[k] as ExperienceTouch;
       const memory = fx.memory[k] as MemoryUpdate;
       out.memory.push({ touch: e, update: memory });
       const t = fx.transitions[k] ?? null;
@@ -243,8 +252,8 @@ export class PartitionMetrics {
         if (t.drop) out.drops.push({ customerId, transition: t });
       }
       // A moment's spiral changes count once, with its first experience.
-      departmentImpact(this.s.departments, { touch: e, memory, transition: t, spirals: k === 0 ? fx.spirals : [] });
-    });
+      departmentImpact(this.s.departments, { touch: e, memory, transition: t, spirals: k === 0 ? fx.spirals : NO_SPIRALS });
+    }
     for (const event of fx.spirals) out.spirals.push({ customerId, event });
   }
 

@@ -53,11 +53,11 @@ export const worstFirst = (a: ExperienceTouch, b: ExperienceTouch): number =>
 export function channelDropMoment(state: PreviousExperience | undefined, moment: readonly ExperienceTouch[], p: MetricParams): { state: PreviousExperience; out: (Transition | null)[] } {
   const t = (moment[0] as ExperienceTouch).t;
   const from = state && t - state.t <= p.horizonMs ? state : undefined;
-  const out = moment.map((e): Transition | null => {
-    if (!from) return null;
-    const drop = from.good && isBad(e);
-    return { from, to: e, gapMs: e.t - from.t, startsGood: from.good, drop, crossChannel: from.channel !== e.channel, magnitude: from.x - e.x };
-  });
+  const out: (Transition | null)[] = new Array(moment.length);
+  for (let i = 0; i < moment.length; i++) {
+    const e = moment[i] as ExperienceTouch;
+    out[i] = from ? { from, to: e, gapMs: e.t - from.t, startsGood: from.good, drop: from.good && isBad(e), crossChannel: from.channel !== e.channel, magnitude: from.x - e.x } : null;
+  }
   const worst = moment.length === 1 ? (moment[0] as ExperienceTouch) : ([...moment].sort(worstFirst)[0] as ExperienceTouch);
   const next: PreviousExperience = {
     event_id: worst.event_id, t, channel: worst.channel, touchpoint: worst.touchpoint, department: worst.department, x: worst.x, good: isGood(worst),

@@ -10,7 +10,7 @@
 import type { MetricParams } from '../params.ts';
 import { isExperience, type ExperienceTouch, type Touch } from '../touch.ts';
 import { channelDropMoment, type PreviousExperience, type Transition } from './channelDrop.ts';
-import { deathSpiralMoment, expireRun, type BadRun, type SpiralEvent } from './deathSpiral.ts';
+import { deathSpiralMoment, expireRun, NO_SPIRALS, type BadRun, type SpiralEvent } from './deathSpiral.ts';
 import { experienceMemoryMoment, type MemoryState, type MemoryUpdate } from './experienceMemory.ts';
 import { journey, journeyEnded, type JourneyState } from './journey.ts';
 
@@ -34,6 +34,11 @@ export interface CustomerState {
 }
 
 export const newCustomer = (t: number): CustomerState => ({ lastAt: t, memory: undefined, previous: undefined, run: undefined, journeys: new Map(), seenIds: [], seenAt: [] });
+
+// Shared empty lists of a moment without experiences (frozen: nobody adds to them).
+const NO_EXPERIENCES: ExperienceTouch[] = Object.freeze([]) as unknown as ExperienceTouch[];
+const NO_MEMORY: MemoryUpdate[] = Object.freeze([]) as unknown as MemoryUpdate[];
+const NO_TRANSITIONS: (Transition | null)[] = Object.freeze([]) as unknown as (Transition | null)[];
 
 /** What one moment changed. */
 export interface MomentEffects {
@@ -61,17 +66,28 @@ export interface CustomerEffects {
  * order: every output is the same whatever their order (and whatever their ids).
  */
 export function customerMoment(state: CustomerState | undefined, moment: readonly Touch[], p: MetricParams): { state: CustomerState; out: MomentEffects } {
-  const t = (moment[0] as Touch).t;
+  const first = moment[0] as Touch;
+  const t = first.t;
   const s: CustomerState = state ?? newCustomer(t);
   s.lastAt = t;
-  const journeys: JourneyState[] = [];
-  for (const e of moment) {
-    const j = journey(s.journeys.get(e.journey_id), e, p);
-    s.journeys.set(e.journey_id, j.state);
-    if (!journeys.includes(j.state)) journeys.push(j.state);
+  let journeys: JourneyState[];
+  let experiences: ExperienceTouch[];
+  // A moment of one touch is by far the most common: no lists to filter or dedupe.
+  if (moment.length === 1) {
+    const j = journey(s.journeys.get(first.journey_id), first, p).state;
+    s.journeys.set(first.journey_id, j);
+    journeys = [j];
+    experiences = isExperience(first) ? [first] : NO_EXPERIENCES;
+  } else {
+    journeys = [];
+    for (const e of moment) {
+      const j = journey(s.journeys.get(e.journey_id), e, p).state;
+      s.journeys.set(e.journey_id, j);
+      if (!journeys.includes(j)) journeys.push(j);
+    }
+    experiences = moment.filter(isExperience);
   }
-  const experiences = moment.filter(isExperience);
-  if (experiences.length === 0) return { state: s, out: { experiences, memory: [], transitions: [], spirals: [], journeys } };
+  if (experiences.length === 0) return { state: s, out: { experiences, memory: NO_MEMORY, transitions: NO_TRANSITIONS, spirals: NO_SPIRALS, journeys } };
 
   const m = experienceMemoryMoment(s.memory, experiences, p);
   s.memory = m.state;
