@@ -104,10 +104,10 @@ class RecordWriter {
     }
   }
 
-  /** A time, as the difference to the previous time written (even), or 1 and its 8 bytes when that is not a small integer. */
+  /** A time, as the difference to the previous time written (even), or 1 and its 8 bytes when that is not a small integer (or is -0). */
   time(v: number): void {
     const d = v - this.cursor;
-    if (Number.isSafeInteger(v) && Number.isSafeInteger(this.cursor) && Math.abs(d) < 2 ** 49) this.uint(d >= 0 ? d * 4 : -d * 4 - 2);
+    if (Number.isSafeInteger(v) && !Object.is(v, -0) && Number.isSafeInteger(this.cursor) && Math.abs(d) < 2 ** 49) this.uint(d >= 0 ? d * 4 : -d * 4 - 2);
     else {
       this.byte(1);
       this.double(v);
