@@ -107,7 +107,8 @@ async function inProcess(): Promise<void> {
       windowless += encodeCustomer({ ...c, seenIds: [], seenAt: [] }).length;
       seenIds += c.seenIds.length;
       // The JSON object checkpoints held before records, for comparison.
-      legacy += JSON.stringify({ ...c, journeys: Object.fromEntries(c.journeys), seenIds: undefined, seenAt: undefined, seen: Object.fromEntries(c.seenIds.map((id, i) => [id, c.seenAt[i]])), seenCount: c.seenIds.length }).length;
+      const journeys = Object.fromEntries([...c.journeys].map(([id, j]) => [id, { ...j, cells: Object.fromEntries(j.cells.map((x) => [`${x.leg}\u0000${x.touchpoint}`, [x.n, x.sumX, x.sumX2, x.good, x.impressed]])) }]));
+      legacy += JSON.stringify({ ...c, journeys, seenIds: undefined, seenAt: undefined, seen: Object.fromEntries(c.seenIds.map((id, i) => [id, c.seenAt[i]])), seenCount: c.seenIds.length }).length;
     }
   }
   const restoreMs: number[] = [];

@@ -413,10 +413,13 @@ function readCustomer(r: RecordReader): CustomerState {
     const j = readJourney(r);
     s.journeys.set(j.journeyId, j);
   }
+  // Arrays of the window's size: grown by push, each would hold room for 16.
   const seen = r.uint();
+  s.seenAt = new Array<number>(seen);
+  s.seenIds = new Array<string>(seen);
   for (let i = 0; i < seen; i++) {
-    s.seenAt.push(r.time());
-    s.seenIds.push(r.str());
+    s.seenAt[i] = r.time();
+    s.seenIds[i] = r.str();
   }
   if (!r.done) throw new Error('customer record: bytes left over');
   return s;
