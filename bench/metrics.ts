@@ -1,7 +1,7 @@
 /**
  * `npm run bench` (third script): the metric processors.
  * 1. In-process, one core, no I/O: Avro decode + validation + every metric fold, per event.
- * 2. State bytes per active customer, at 100k customers (persisted JSON and heap).
+ * 2. State bytes per active customer, at 100k customers (persisted records and heap), and the time to restore them.
  * 3. End to end through Kafka into ClickHouse with raw ingestion and all metric processors on.
  * Medians of several runs; figures, not assertions.
  */
@@ -15,6 +15,7 @@ import { stopLocalBroker } from '../platform/kafka/localBroker.ts';
 import { connectKafka, connectProducer, metricsWorker, rawIngest } from '../pipeline/compose.ts';
 import { takeSimulated } from '../producers/simulator/simulate.ts';
 import { DEFAULT_PARAMS } from '../processors/params.ts';
+import { encodeCustomer } from '../processors/customerRecord.ts';
 import { MetricOutputs, PartitionMetrics } from '../processors/partitionMetrics.ts';
 import { decodeTouchpoint } from '../processors/runtime/classify.ts';
 import { touchOf, type Touch } from '../processors/touch.ts';
@@ -93,23 +94,38 @@ async function inProcess(): Promise<void> {
   }
   out(`in-process decode + validate + all folds: median ${fmt(median(full))} events/s on one core (decode+validate alone ${fmt(median(decodeOnly))}, folds alone ${fmt(median(foldsOnly))})`);
 
-  // State per active customer: what a checkpoint persists, and what the heap holds.
+  // State per active customer: what a checkpoint persists (every customer's record), and what the heap holds.
   const customers = last.reduce((s, p) => s + p.customers.size, 0);
-  let json = 0;
-  let seenJson = 0;
+  const checkpoints = last.map((p) => ({ meta: p.checkpoint().meta, customers: [...p.customers].map(([id, c]) => [id, encodeCustomer(c)] as [string, string]) }));
+  let record = 0;
+  let windowless = 0;
+  let legacy = 0;
   let seenIds = 0;
   for (const p of last) {
     for (const c of p.customers.values()) {
-      json += JSON.stringify(c).length;
-      seenJson += JSON.stringify(c.seen ?? {}).length + ',"seen":,"seenCount":'.length + String(c.seenCount ?? 0).length;
-      seenIds += c.seenCount ?? 0;
+      record += encodeCustomer(c).length;
+      windowless += encodeCustomer({ ...c, seenIds: [], seenAt: [] }).length;
+      seenIds += c.seenIds.length;
+      // The JSON object checkpoints held before records, for comparison.
+      const journeys = Object.fromEntries([...c.journeys].map(([id, j]) => [id, { ...j, cells: Object.fromEntries(j.cells.map((x) => [`${x.leg}\u0000${x.touchpoint}`, [x.n, x.sumX, x.sumX2, x.good, x.impressed]])) }]));
+      legacy += JSON.stringify({ ...c, journeys, seenIds: undefined, seenAt: undefined, seen: Object.fromEntries(c.seenIds.map((id, i) => [id, c.seenAt[i]])), seenCount: c.seenIds.length }).length;
     }
   }
+  const restoreMs: number[] = [];
+  let copy: PartitionMetrics[] = [];
+  for (let run = 1; run <= RUNS; run++) {
+    copy = [];
+    const t = performance.now();
+    for (const cp of checkpoints) copy.push(new PartitionMetrics(DEFAULT_PARAMS, cp));
+    restoreMs.push(performance.now() - t);
+  }
+  copy = [];
   const before = heapUsed();
-  const copy = last.map((p) => new PartitionMetrics(DEFAULT_PARAMS, { meta: p.checkpoint().meta, customers: [...p.customers].map(([id, c]) => [id, JSON.stringify(c)] as [string, string]) }));
+  copy = checkpoints.map((cp) => new PartitionMetrics(DEFAULT_PARAMS, cp));
   const heap = heapUsed() - before;
-  out(`state at ${fmt(customers)} active customers: ${fmt(json / customers)} bytes persisted (JSON) and ~${fmt(heap / customers)} bytes of heap per customer${(globalThis as { gc?: unknown }).gc ? '' : ' (run with --expose-gc for a steadier heap figure)'}`);
-  out(`  of which the dedup window (docs/metrics.md, "Duplicates"): ${(seenIds / customers).toFixed(1)} event ids and ${fmt(seenJson / customers)} bytes per customer (${fmt(seenIds ? seenJson / seenIds : 0)} bytes per id; at most CX_DEDUP_MAX_IDS = ${DEFAULT_PARAMS.dedupMaxIds} ids)`);
+  out(`state at ${fmt(customers)} active customers: ${fmt(record / customers)} bytes persisted per customer (record; the JSON of before: ${fmt(legacy / customers)}) and ~${fmt(heap / customers)} bytes of heap${(globalThis as { gc?: unknown }).gc ? '' : ' (run with --expose-gc for a steadier heap figure)'}`);
+  out(`  of which the dedup window (docs/metrics.md, "Duplicates"): ${(seenIds / customers).toFixed(1)} event ids and ${fmt((record - windowless) / customers)} bytes per customer (${fmt(seenIds ? (record - windowless) / seenIds : 0)} bytes per id; at most CX_DEDUP_MAX_IDS = ${DEFAULT_PARAMS.dedupMaxIds} ids)`);
+  out(`  restore (checkpoint -> PartitionMetrics): median ${fmt((median(restoreMs) * 100_000) / customers)} ms per 100k customers (${RUNS} runs)`);
   copy.length = 0;
 }
 

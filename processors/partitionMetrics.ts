@@ -5,13 +5,12 @@
  * partition order give the same outputs, however they are chunked, and whether or
  * not the state was checkpointed and restored in between.
  */
-import { bucket, type MinuteBuckets } from './folds/minuteBuckets.ts';
-import { closeCellMinutes, cellMinute } from './folds/cellMinute.ts';
-import { closeMinutes } from './folds/minuteBuckets.ts';
-import { transitionKey, type Transition, type TransitionAggregate } from './folds/channelDrop.ts';
+import { MinuteBuckets, type MinuteBucketsJson } from './folds/minuteBuckets.ts';
+import { CELL_KEYS, closeCellMinutes, cellMinute, newCellMinutes } from './folds/cellMinute.ts';
+import { countTransition, newTransitionMinutes, TRANSITION_KEYS, type Transition, type TransitionAggregate } from './folds/channelDrop.ts';
 import { customerMoment, expireCustomer, newCustomer, pruneSeen, seenBefore, type CustomerState } from './folds/customer.ts';
-import type { SpiralEvent } from './folds/deathSpiral.ts';
-import { departmentImpact, type DepartmentAggregate } from './folds/departmentImpact.ts';
+import { NO_SPIRALS, type SpiralEvent } from './folds/deathSpiral.ts';
+import { DEPARTMENT_KEYS, departmentImpact, newDepartmentMinutes, type DepartmentAggregate } from './folds/departmentImpact.ts';
 import { eventTime, flushEventTime, newEventClock, type EventClock } from './folds/eventTime.ts';
 import type { MemoryUpdate } from './folds/experienceMemory.ts';
 import type { Pending } from './folds/eventTime.ts';
@@ -19,11 +18,7 @@ import type { JourneyState } from './folds/journey.ts';
 import type { Cell, CellAggregate } from './folds/legConsistency.ts';
 import { calibrationIdOf, DAY_MS, MINUTE_MS, minuteOf, type MetricParams } from './params.ts';
 import { byContent, type ExperienceTouch, type Touch } from './touch.ts';
-
-const isEmpty = (o: object) => {
-  for (const _ in o) return false;
-  return true;
-};
+import { decodeCustomer, encodeCustomer } from './customerRecord.ts';
 
 /**
  * Where the watermark goes at the end of input: the end of the newest event's minute.
@@ -49,6 +44,17 @@ export interface PartitionClock {
   calibrationId?: string;
 }
 
+/** The meta row's JSON (the open minutes as plain objects: MinuteBuckets.toJSON). */
+type PartitionClockJson = Omit<PartitionClock, 'cells' | 'transitions' | 'departments'> & {
+  cells: MinuteBucketsJson<CellAggregate>;
+  transitions: MinuteBucketsJson<TransitionAggregate>;
+  departments: MinuteBucketsJson<DepartmentAggregate>;
+};
+
+const clockFromJson = (j: PartitionClockJson): PartitionClock => ({
+  ...j, cells: MinuteBuckets.from(j.cells, CELL_KEYS), transitions: MinuteBuckets.from(j.transitions, TRANSITION_KEYS), departments: MinuteBuckets.from(j.departments, DEPARTMENT_KEYS),
+});
+
 /** What one or more steps produced, ready to become rows. */
 export class MetricOutputs {
   readonly cellMinutes: { minute: number; cell: Cell }[] = [];
@@ -70,7 +76,7 @@ export class MetricOutputs {
 export interface Checkpoint {
   /** The partition's clock, open minutes and offset (JSON). */
   meta: string;
-  /** Customers changed since the last checkpoint: [customer id, state JSON]. */
+  /** Customers changed since the last checkpoint: [customer id, state record (customerRecord.ts)]. */
   customers: [string, string][];
   watermark: number;
 }
@@ -79,14 +85,17 @@ export class PartitionMetrics {
   private s: PartitionClock;
   readonly customers = new Map<string, CustomerState>();
   private readonly dirty = new Set<string>();
+  /** The offset in `s.offset`, as a number (a cache). */
+  private appliedOffset: number;
   /** The watermark's minute at the last close (a cache: recomputed after a restore). */
   private lastCloseMinute = Number.NaN;
 
   constructor(private readonly p: MetricParams, restored?: { meta: string; customers: Iterable<[string, string]> }) {
     this.s = restored
-      ? (JSON.parse(restored.meta) as PartitionClock)
-      : { clock: newEventClock(), cells: {}, transitions: {}, departments: {}, sweptDay: 0, offset: '-1', flushes: 0 };
-    if (restored) for (const [id, json] of restored.customers) this.customers.set(id, JSON.parse(json) as CustomerState);
+      ? clockFromJson(JSON.parse(restored.meta) as PartitionClockJson)
+      : { clock: newEventClock(), cells: newCellMinutes(), transitions: newTransitionMinutes(), departments: newDepartmentMinutes(), sweptDay: 0, offset: '-1', flushes: 0 };
+    if (restored) for (const [id, text] of restored.customers) this.customers.set(id, decodeCustomer(text));
+    this.appliedOffset = Number(this.s.offset);
     const calibration = calibrationIdOf(p);
     if (restored && (this.s.calibrationId ?? '') !== calibration) this.calibrationChangedFrom = this.s.calibrationId ?? '';
     this.s.calibrationId = calibration;
@@ -129,8 +138,10 @@ export class PartitionMetrics {
    * window (a resend) changes nothing but the duplicates count.
    */
   arrive(touch: Touch, offset: string, out: MetricOutputs): boolean {
-    if (!this.isNew(offset)) return false;
+    const n = Number(offset);
+    if (!(n > this.appliedOffset)) return false;
     this.s.offset = offset;
+    this.appliedOffset = n;
     this.s.flushes = 0;
     let c = this.customers.get(touch.customer_id);
     if (!c) {
@@ -153,15 +164,17 @@ export class PartitionMetrics {
 
   /** A message that is not a touch (a dead letter): only its offset moves on. */
   skip(offset: string): boolean {
-    if (!this.isNew(offset)) return false;
+    const n = Number(offset);
+    if (!(n > this.appliedOffset)) return false;
     this.s.offset = offset;
+    this.appliedOffset = n;
     this.s.flushes = 0;
     return true;
   }
 
   /** Offsets stay far below 2^53 in practice; a number compare keeps this cheap per message. */
   isNew(offset: string): boolean {
-    return Number(offset) > Number(this.s.offset);
+    return Number(offset) > this.appliedOffset;
   }
 
   /**
@@ -223,27 +236,24 @@ export class PartitionMetrics {
     const customerId = (moment[0] as Touch).customer_id;
     out.released += moment.length;
     for (const e of moment) cellMinute(this.s.cells, e);
-    const c = customerMoment(this.customers.get(customerId), moment, this.p);
-    this.customers.set(customerId, c.state);
+    const before = this.customers.get(customerId);
+    const c = customerMoment(before, moment, this.p);
+    if (c.state !== before) this.customers.set(customerId, c.state);
     this.dirty.add(customerId);
     const fx = c.out;
     for (const j of fx.journeys) out.journeys.set(j, customerId);
-    fx.experiences.forEach((e, k) => {
+    for (let k = 0; k < fx.experiences.length; k++) {
+      const e = fx.experiences[k] as ExperienceTouch;
       const memory = fx.memory[k] as MemoryUpdate;
       out.memory.push({ touch: e, update: memory });
       const t = fx.transitions[k] ?? null;
       if (t) {
-        const a = bucket(this.s.transitions, minuteOf(e.t), transitionKey(t.from.channel, t.to.channel), () => ({ transitions: 0, startsGood: 0, drops: 0 }));
-        a.transitions++;
-        if (t.startsGood) a.startsGood++;
-        if (t.drop) {
-          a.drops++;
-          out.drops.push({ customerId, transition: t });
-        }
+        countTransition(this.s.transitions, minuteOf(e.t), t);
+        if (t.drop) out.drops.push({ customerId, transition: t });
       }
       // A moment's spiral changes count once, with its first experience.
-      departmentImpact(this.s.departments, { touch: e, memory, transition: t, spirals: k === 0 ? fx.spirals : [] });
-    });
+      departmentImpact(this.s.departments, { touch: e, memory, transition: t, spirals: k === 0 ? fx.spirals : NO_SPIRALS });
+    }
     for (const event of fx.spirals) out.spirals.push({ customerId, event });
   }
 
@@ -254,11 +264,8 @@ export class PartitionMetrics {
     if (minuteOf(w) === this.lastCloseMinute) return;
     this.lastCloseMinute = minuteOf(w);
     out.cellMinutes.push(...closeCellMinutes(this.s.cells, w));
-    for (const { minute, key, agg } of closeMinutes(this.s.transitions, w)) {
-      const [from, to] = key.split('\u0000') as [string, string];
-      out.transitionMinutes.push({ minute, from, to, agg });
-    }
-    for (const { minute, key, agg } of closeMinutes(this.s.departments, w)) out.departmentMinutes.push({ minute, department: key, agg });
+    for (const { minute, bucket: b } of this.s.transitions.close(w)) out.transitionMinutes.push({ minute, from: b.k1, to: b.k2, agg: b.agg });
+    for (const { minute, bucket: b } of this.s.departments.close(w)) out.departmentMinutes.push({ minute, department: b.k1, agg: b.agg });
     // Once a day of event time: a silent spiral's close row carries its own time (lastAt + H), so a later sweep changes nothing in it.
     const day = Math.floor(w / DAY_MS);
     if (day > this.s.sweptDay) {
@@ -275,7 +282,7 @@ export class PartitionMetrics {
   private sweep(w: number, out: MetricOutputs): void {
     for (const [id, c] of this.customers) {
       if (pruneSeen(c, w, this.p)) this.dirty.add(id);
-      if (w - c.lastAt <= this.p.horizonMs || (!c.run && !c.previous && isEmpty(c.journeys))) continue;
+      if (w - c.lastAt <= this.p.horizonMs || (!c.run && !c.previous && c.journeys.size === 0)) continue;
       for (const event of expireCustomer(c, w, this.p).out.spirals) out.spirals.push({ customerId: id, event });
       this.dirty.add(id);
     }
@@ -284,7 +291,7 @@ export class PartitionMetrics {
   /** The state to persist now; clears the changed set. */
   checkpoint(): Checkpoint {
     const customers: [string, string][] = [];
-    for (const id of this.dirty) customers.push([id, JSON.stringify(this.customers.get(id))]);
+    for (const id of this.dirty) customers.push([id, encodeCustomer(this.customers.get(id) as CustomerState)]);
     this.dirty.clear();
     return { meta: JSON.stringify(this.s), customers, watermark: this.s.clock.watermark };
   }

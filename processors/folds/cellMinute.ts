@@ -7,10 +7,10 @@
 import { minuteOf } from '../params.ts';
 import type { Touch } from '../touch.ts';
 import { cellKey, emptyAggregate, type Cell, type CellAggregate } from './legConsistency.ts';
-import { bucket, closeMinutes, type MinuteBuckets } from './minuteBuckets.ts';
+import { MinuteBuckets, type BucketKeys } from './minuteBuckets.ts';
 
 export function cellMinute(state: MinuteBuckets<CellAggregate>, e: Touch): { state: MinuteBuckets<CellAggregate>; out: null } {
-  const a = bucket(state, minuteOf(e.t), cellKey(e), emptyAggregate);
+  const a = state.bucket(minuteOf(e.t), e.touchpoint, e.channel, e.leg, emptyAggregate);
   a.events++;
   if (e.x !== null) {
     a.n++;
@@ -26,10 +26,20 @@ export function cellMinute(state: MinuteBuckets<CellAggregate>, e: Touch): { sta
   return { state, out: null };
 }
 
+/** A cell's aggregate is found by touchpoint, channel and leg; its checkpoint key is cellKey's (leg, channel, touchpoint). */
+export const CELL_KEYS: BucketKeys = {
+  join: (touchpoint, channel, leg) => cellKey({ leg, channel, touchpoint }),
+  split(key) {
+    // Leg and channel are symbols without NUL; the touchpoint is the rest, whatever it holds.
+    const a = key.indexOf('\u0000');
+    const b = key.indexOf('\u0000', a + 1);
+    return [key.slice(b + 1), key.slice(a + 1, b), key.slice(0, a)];
+  },
+};
+
+export const newCellMinutes = (): MinuteBuckets<CellAggregate> => new MinuteBuckets(CELL_KEYS);
+
 /** The minutes the watermark has closed, as cells. */
 export function closeCellMinutes(state: MinuteBuckets<CellAggregate>, watermark: number): { minute: number; cell: Cell }[] {
-  return closeMinutes(state, watermark).map(({ minute, key, agg }) => {
-    const [leg, channel, touchpoint] = key.split('\u0000') as [Cell['leg'], string, string];
-    return { minute, cell: { leg, channel, touchpoint, ...agg } };
-  });
+  return state.close(watermark).map(({ minute, bucket: { k1, k2, k3, agg } }) => ({ minute, cell: { leg: k3 as Cell['leg'], channel: k2, touchpoint: k1, ...agg } }));
 }

@@ -13,6 +13,7 @@
  */
 import type { MetricParams } from '../params.ts';
 import { compareText as text, isBad, isGood, type ExperienceTouch } from '../touch.ts';
+import { MinuteBuckets, type BucketKeys } from './minuteBuckets.ts';
 
 /** What the fold remembers of a customer's previous experience. */
 export interface PreviousExperience {
@@ -52,11 +53,11 @@ export const worstFirst = (a: ExperienceTouch, b: ExperienceTouch): number =>
 export function channelDropMoment(state: PreviousExperience | undefined, moment: readonly ExperienceTouch[], p: MetricParams): { state: PreviousExperience; out: (Transition | null)[] } {
   const t = (moment[0] as ExperienceTouch).t;
   const from = state && t - state.t <= p.horizonMs ? state : undefined;
-  const out = moment.map((e): Transition | null => {
-    if (!from) return null;
-    const drop = from.good && isBad(e);
-    return { from, to: e, gapMs: e.t - from.t, startsGood: from.good, drop, crossChannel: from.channel !== e.channel, magnitude: from.x - e.x };
-  });
+  const out: (Transition | null)[] = new Array(moment.length);
+  for (let i = 0; i < moment.length; i++) {
+    const e = moment[i] as ExperienceTouch;
+    out[i] = from ? { from, to: e, gapMs: e.t - from.t, startsGood: from.good, drop: from.good && isBad(e), crossChannel: from.channel !== e.channel, magnitude: from.x - e.x } : null;
+  }
   const worst = moment.length === 1 ? (moment[0] as ExperienceTouch) : ([...moment].sort(worstFirst)[0] as ExperienceTouch);
   const next: PreviousExperience = {
     event_id: worst.event_id, t, channel: worst.channel, touchpoint: worst.touchpoint, department: worst.department, x: worst.x, good: isGood(worst),
@@ -78,3 +79,24 @@ export interface TransitionAggregate {
 }
 
 export const transitionKey = (from: string, to: string) => `${from}\u0000${to}`;
+
+/** Found by the channels from and to; the checkpoint key is transitionKey's. */
+export const TRANSITION_KEYS: BucketKeys = {
+  join: (from, to) => transitionKey(from, to),
+  split(key) {
+    const cut = key.indexOf('\u0000');
+    return [key.slice(0, cut), key.slice(cut + 1), ''];
+  },
+};
+
+const emptyTransitions = (): TransitionAggregate => ({ transitions: 0, startsGood: 0, drops: 0 });
+
+export const newTransitionMinutes = (): MinuteBuckets<TransitionAggregate> => new MinuteBuckets(TRANSITION_KEYS);
+
+/** Counts one transition in the minute of its later experience. */
+export function countTransition(state: MinuteBuckets<TransitionAggregate>, minute: number, t: Transition): void {
+  const a = state.bucket(minute, t.from.channel, t.to.channel, '', emptyTransitions);
+  a.transitions++;
+  if (t.startsGood) a.startsGood++;
+  if (t.drop) a.drops++;
+}

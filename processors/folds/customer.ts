@@ -10,28 +10,35 @@
 import type { MetricParams } from '../params.ts';
 import { isExperience, type ExperienceTouch, type Touch } from '../touch.ts';
 import { channelDropMoment, type PreviousExperience, type Transition } from './channelDrop.ts';
-import { deathSpiralMoment, expireRun, type BadRun, type SpiralEvent } from './deathSpiral.ts';
+import { deathSpiralMoment, expireRun, NO_SPIRALS, type BadRun, type SpiralEvent } from './deathSpiral.ts';
 import { experienceMemoryMoment, type MemoryState, type MemoryUpdate } from './experienceMemory.ts';
 import { journey, journeyEnded, type JourneyState } from './journey.ts';
 
-// Every field is always present (undefined when unset, which JSON leaves out): objects
-// that keep one shape stay fast; deleting properties would turn them into slow dictionaries.
+// Every field is always present (undefined when unset): objects that keep one shape
+// stay fast; deleting properties would turn them into slow dictionaries.
 export interface CustomerState {
   lastAt: number;
   memory: MemoryState | undefined;
   previous: PreviousExperience | undefined;
   run: BadRun | undefined;
-  /** Open journeys by journey id. */
-  journeys: Record<string, JourneyState>;
+  /** Open journeys by journey id (a Map: journey ids are many and would each make a new object shape). */
+  journeys: Map<string, JourneyState>;
   /**
-   * The dedup window (docs/metrics.md, "Duplicates"): event id -> event time of the
-   * customer's events seen lately. Absent in state saved before it existed.
+   * The dedup window (docs/metrics.md, "Duplicates"): the event ids of the customer's
+   * events seen lately and their event times, side by side, in no particular order.
+   * A customer holds a few: a scan beats hashing, and two arrays cost less than a
+   * dictionary per customer.
    */
-  seen?: Record<string, number>;
-  seenCount?: number;
+  seenIds: string[];
+  seenAt: number[];
 }
 
-export const newCustomer = (t: number): CustomerState => ({ lastAt: t, memory: undefined, previous: undefined, run: undefined, journeys: {}, seen: {}, seenCount: 0 });
+export const newCustomer = (t: number): CustomerState => ({ lastAt: t, memory: undefined, previous: undefined, run: undefined, journeys: new Map(), seenIds: [], seenAt: [] });
+
+// Shared empty lists of a moment without experiences (frozen: nobody adds to them).
+const NO_EXPERIENCES: ExperienceTouch[] = Object.freeze([]) as unknown as ExperienceTouch[];
+const NO_MEMORY: MemoryUpdate[] = Object.freeze([]) as unknown as MemoryUpdate[];
+const NO_TRANSITIONS: (Transition | null)[] = Object.freeze([]) as unknown as (Transition | null)[];
 
 /** What one moment changed. */
 export interface MomentEffects {
@@ -59,17 +66,28 @@ export interface CustomerEffects {
  * order: every output is the same whatever their order (and whatever their ids).
  */
 export function customerMoment(state: CustomerState | undefined, moment: readonly Touch[], p: MetricParams): { state: CustomerState; out: MomentEffects } {
-  const t = (moment[0] as Touch).t;
+  const first = moment[0] as Touch;
+  const t = first.t;
   const s: CustomerState = state ?? newCustomer(t);
   s.lastAt = t;
-  const journeys: JourneyState[] = [];
-  for (const e of moment) {
-    const j = journey(s.journeys[e.journey_id], e, p);
-    s.journeys[e.journey_id] = j.state;
-    if (!journeys.includes(j.state)) journeys.push(j.state);
+  let journeys: JourneyState[];
+  let experiences: ExperienceTouch[];
+  // A moment of one touch is by far the most common: no lists to filter or dedupe.
+  if (moment.length === 1) {
+    const j = journey(s.journeys.get(first.journey_id), first, p).state;
+    s.journeys.set(first.journey_id, j);
+    journeys = [j];
+    experiences = isExperience(first) ? [first] : NO_EXPERIENCES;
+  } else {
+    journeys = [];
+    for (const e of moment) {
+      const j = journey(s.journeys.get(e.journey_id), e, p).state;
+      s.journeys.set(e.journey_id, j);
+      if (!journeys.includes(j)) journeys.push(j);
+    }
+    experiences = moment.filter(isExperience);
   }
-  const experiences = moment.filter(isExperience);
-  if (experiences.length === 0) return { state: s, out: { experiences, memory: [], transitions: [], spirals: [], journeys } };
+  if (experiences.length === 0) return { state: s, out: { experiences, memory: NO_MEMORY, transitions: NO_TRANSITIONS, spirals: NO_SPIRALS, journeys } };
 
   const m = experienceMemoryMoment(s.memory, experiences, p);
   s.memory = m.state;
@@ -94,35 +112,42 @@ export function customerStep(state: CustomerState | undefined, e: Touch, p: Metr
  * `dedupMaxIds` of them: past that, the oldest quarter goes.
  */
 export function seenBefore(s: CustomerState, e: Touch, p: MetricParams): boolean {
-  const seen = (s.seen ??= {});
-  if (seen[e.event_id] !== undefined) return true;
-  seen[e.event_id] = e.t;
-  s.seenCount = (s.seenCount ?? Object.keys(seen).length - 1) + 1;
-  if (s.seenCount > p.dedupMaxIds) {
-    // The newest three quarters stay, and always the id just seen.
-    const keep = Math.max(1, Math.floor((p.dedupMaxIds * 3) / 4));
-    const byAge = Object.entries(seen).filter(([id]) => id !== e.event_id).sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1));
-    s.seen = Object.fromEntries([[e.event_id, e.t], ...byAge.slice(0, keep - 1)]);
-    s.seenCount = keep;
-  }
+  const ids = s.seenIds;
+  if (ids.includes(e.event_id)) return true;
+  ids.push(e.event_id);
+  s.seenAt.push(e.t);
+  if (ids.length > p.dedupMaxIds) evictOldest(s, p);
   return false;
+}
+
+/** Past the bound: the newest three quarters stay (by event time, then id), and always the id just seen (the last). */
+function evictOldest(s: CustomerState, p: MetricParams): void {
+  const keep = Math.max(1, Math.floor((p.dedupMaxIds * 3) / 4));
+  const last = s.seenIds.length - 1;
+  const byAge = Array.from({ length: last }, (_, i) => i).sort(
+    (a, b) => (s.seenAt[b] as number) - (s.seenAt[a] as number) || ((s.seenIds[a] as string) < (s.seenIds[b] as string) ? -1 : 1),
+  );
+  const stay = [last, ...byAge.slice(0, keep - 1)];
+  s.seenIds = stay.map((i) => s.seenIds[i] as string);
+  s.seenAt = stay.map((i) => s.seenAt[i] as number);
 }
 
 /** Forgets the ids older than the window at watermark `w`; returns whether any went. */
 export function pruneSeen(s: CustomerState, w: number, p: MetricParams): boolean {
-  if (!s.seen || !s.seenCount) return false;
   const oldest = w - p.dedupWindowMs;
-  let dropped = 0;
-  for (const id in s.seen) {
-    if ((s.seen[id] as number) < oldest) {
-      delete s.seen[id];
-      dropped++;
+  const at = s.seenAt;
+  let kept = 0;
+  for (let i = 0; i < at.length; i++) {
+    if ((at[i] as number) < oldest) continue;
+    if (kept !== i) {
+      at[kept] = at[i] as number;
+      s.seenIds[kept] = s.seenIds[i] as string;
     }
+    kept++;
   }
-  if (dropped === 0) return false;
-  s.seenCount -= dropped;
-  // A record that lost keys is a slow dictionary: rebuild it.
-  s.seen = { ...s.seen };
+  if (kept === at.length) return false;
+  at.length = kept;
+  s.seenIds.length = kept;
   return true;
 }
 
@@ -134,6 +159,6 @@ export function expireCustomer(s: CustomerState, at: number, p: MetricParams): {
   const r = expireRun(s.run, at, p);
   s.run = r.state;
   if (s.previous && at - s.previous.t > p.horizonMs) s.previous = undefined;
-  for (const [id, j] of Object.entries(s.journeys)) if (journeyEnded(j.lastAt, at, p)) delete s.journeys[id];
+  for (const [id, j] of s.journeys) if (journeyEnded(j.lastAt, at, p)) s.journeys.delete(id);
   return { state: s, out: { spirals: r.out } };
 }

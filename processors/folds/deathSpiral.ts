@@ -46,9 +46,12 @@ const snapshot = (r: BadRun): BadRun => ({ ...r, path: [...r.path], channels: [.
 const stepsOf = (r: BadRun) => r.steps ?? r.path.length;
 const qualifies = (r: BadRun) => stepsOf(r) >= 3 && distinct(r.path) >= 2;
 
+/** No spiral changed (shared: most moments change none). Frozen, so that no caller adds to it. */
+export const NO_SPIRALS: SpiralEvent[] = Object.freeze([]) as unknown as SpiralEvent[];
+
 /** Closes a run silent for more than H at time `at`. */
 export function expireRun(run: BadRun | undefined, at: number, p: MetricParams): { state: BadRun | undefined; out: SpiralEvent[] } {
-  if (!run || at - run.lastAt <= p.horizonMs) return { state: run, out: [] };
+  if (!run || at - run.lastAt <= p.horizonMs) return { state: run, out: NO_SPIRALS };
   const out: SpiralEvent[] = run.spiral ? [{ change: 'closed', run, closedAt: run.lastAt + p.horizonMs, closeReason: 'silence', joined: [] }] : [];
   return { state: undefined, out };
 }
@@ -60,10 +63,11 @@ const pathOrder = (a: ExperienceTouch, b: ExperienceTouch): number =>
 export function deathSpiralMoment(state: BadRun | undefined, moment: readonly ExperienceTouch[], p: MetricParams): { state: BadRun | undefined; out: SpiralEvent[] } {
   const t = (moment[0] as ExperienceTouch).t;
   const expired = expireRun(state, t, p);
-  const out = expired.out;
+  // The expired run's close, if any, comes first. Changes are rare: their lists are built when there are some.
+  let out = expired.out;
   let run = expired.state;
   if (!moment.every(isBad)) {
-    if (run?.spiral) out.push({ change: 'closed', run: snapshot(run), closedAt: t, closeReason: 'recovered', joined: [] });
+    if (run?.spiral) out = [...out, { change: 'closed', run: snapshot(run), closedAt: t, closeReason: 'recovered', joined: [] }];
     return { state: undefined, out };
   }
   const bad = moment.length === 1 ? moment : [...moment].sort(pathOrder);
@@ -73,7 +77,8 @@ export function deathSpiralMoment(state: BadRun | undefined, moment: readonly Ex
   }
   run.steps = stepsOf(run);
   const had = run.departments;
-  const joined = [...new Set(bad.map((e) => e.department))].filter((d) => !had.includes(d)).sort();
+  // Only a spiral that grows reports the departments joining it.
+  const joined = run.spiral ? [...new Set(bad.map((e) => e.department))].filter((d) => !had.includes(d)).sort() : undefined;
   run.lastAt = t;
   run.steps++;
   for (const e of bad) {
@@ -82,10 +87,10 @@ export function deathSpiralMoment(state: BadRun | undefined, moment: readonly Ex
     run.departments.push(e.department);
   }
   if (run.spiral) {
-    out.push({ change: 'grew', run: snapshot(run), closedAt: null, closeReason: null, joined });
+    out = [...out, { change: 'grew', run: snapshot(run), closedAt: null, closeReason: null, joined: joined as string[] }];
   } else if (qualifies(run)) {
     run.spiral = true;
-    out.push({ change: 'opened', run: snapshot(run), closedAt: null, closeReason: null, joined: [...new Set(run.departments)] });
+    out = [...out, { change: 'opened', run: snapshot(run), closedAt: null, closeReason: null, joined: [...new Set(run.departments)] }];
   }
   return { state: run, out };
 }

@@ -12,7 +12,7 @@ import type { Touch } from '../touch.ts';
 import type { Transition } from './channelDrop.ts';
 import type { SpiralEvent } from './deathSpiral.ts';
 import type { MemoryUpdate } from './experienceMemory.ts';
-import { bucket, type MinuteBuckets } from './minuteBuckets.ts';
+import { MinuteBuckets, type BucketKeys } from './minuteBuckets.ts';
 
 export interface DepartmentAggregate {
   experiences: number;
@@ -25,6 +25,11 @@ export interface DepartmentAggregate {
 
 const empty = (): DepartmentAggregate => ({ experiences: 0, bad: 0, dropsLanded: 0, spiralsJoined: 0, memoryImpact: 0, firstExperiences: 0 });
 
+/** Found by department, which is also its checkpoint key. */
+export const DEPARTMENT_KEYS: BucketKeys = { join: (department) => department, split: (key) => [key, '', ''] };
+
+export const newDepartmentMinutes = (): MinuteBuckets<DepartmentAggregate> => new MinuteBuckets(DEPARTMENT_KEYS);
+
 export interface ExperienceEffects {
   touch: Touch;
   memory: MemoryUpdate | null;
@@ -35,14 +40,14 @@ export interface ExperienceEffects {
 export function departmentImpact(state: MinuteBuckets<DepartmentAggregate>, fx: ExperienceEffects): { state: MinuteBuckets<DepartmentAggregate>; out: null } {
   if (!fx.memory) return { state, out: null };
   const minute = minuteOf(fx.touch.t);
-  const a = bucket(state, minute, fx.touch.department, empty);
+  const a = state.bucket(minute, fx.touch.department, '', '', empty);
   a.experiences++;
   if (fx.touch.cls === 'bad') a.bad++;
   if (fx.memory.before === null) a.firstExperiences++;
   else a.memoryImpact += fx.memory.impact ?? 0;
   if (fx.transition?.drop && fx.transition.crossChannel) a.dropsLanded++;
   for (const s of fx.spirals) {
-    for (const department of s.joined) bucket(state, minute, department, empty).spiralsJoined++;
+    for (const department of s.joined) state.bucket(minute, department, '', '', empty).spiralsJoined++;
   }
   return { state, out: null };
 }

@@ -32,8 +32,11 @@ function push(h: Pending[], item: Pending): void {
   let i = h.length - 1;
   while (i > 0) {
     const parent = (i - 1) >> 1;
-    if (!less(h[i] as Pending, h[parent] as Pending)) break;
-    [h[i], h[parent]] = [h[parent] as Pending, h[i] as Pending];
+    const up = h[i] as Pending;
+    const down = h[parent] as Pending;
+    if (!less(up, down)) break;
+    h[i] = down;
+    h[parent] = up;
     i = parent;
   }
 }
@@ -51,14 +54,20 @@ function pop(h: Pending[]): Pending {
       if (l < h.length && less(h[l] as Pending, h[m] as Pending)) m = l;
       if (r < h.length && less(h[r] as Pending, h[m] as Pending)) m = r;
       if (m === i) break;
-      [h[i], h[m]] = [h[m] as Pending, h[i] as Pending];
+      const down = h[i] as Pending;
+      h[i] = h[m] as Pending;
+      h[m] = down;
       i = m;
     }
   }
   return top;
 }
 
+/** Nothing released (shared, frozen: most arrivals release nothing or one). */
+const NONE: Pending[] = Object.freeze([]) as unknown as Pending[];
+
 function release(s: EventClock): Pending[] {
+  if (s.buffer.length === 0 || (s.buffer[0] as Pending).touch.t >= s.watermark) return NONE;
   const out: Pending[] = [];
   while (s.buffer.length > 0 && (s.buffer[0] as Pending).touch.t < s.watermark) out.push(pop(s.buffer));
   return out;
@@ -73,7 +82,7 @@ export interface Released {
 
 /** The fold: one arrival. Owns `state` (updates it in place). */
 export function eventTime(state: EventClock, arrival: Pending, latenessMs: number): { state: EventClock; out: Released } {
-  if (arrival.touch.t < state.watermark) return { state, out: { released: [], late: arrival } };
+  if (arrival.touch.t < state.watermark) return { state, out: { released: NONE, late: arrival } };
   push(state.buffer, arrival);
   if (arrival.touch.t > state.maxSeen) {
     state.maxSeen = arrival.touch.t;

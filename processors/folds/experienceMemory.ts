@@ -43,25 +43,38 @@ export interface MemoryUpdate {
   experiences: number;
 }
 
+/** decayFactors' results (module state, not an array per call: this runs for every experience). */
+let decayGood = 1;
+let decayBad = 1;
+let decayShift = 0;
+
 /**
  * The decay factors from the accumulators' time to `dt` later, for the non-bad and the
  * bad class, and the power of two `k` they carry on top: after hundreds of half-lives
  * (a short calibrated h, a long silence) the sums would underflow to 0 and lose the
  * memory, so the larger class is brought back near 1 by 2^k. M is a ratio of the sums
- * and does not change; `scale` remembers the shift.
+ * and does not change; `scale` remembers the shift. Sets decayGood, decayBad, decayShift.
  */
-function decayFactors(a: MemoryAccumulators, dt: number, p: MetricParams): [number, number, number] {
+function decayFactors(a: MemoryAccumulators, dt: number, p: MetricParams): void {
   const eg = -dt / p.halfLifeMs;
   const eb = -dt / (p.badFactor * p.halfLifeMs);
   const top = Math.max(a.gw > 0 ? Math.log2(a.gw) + eg : -Infinity, a.bw > 0 ? Math.log2(a.bw) + eb : -Infinity);
   const k = top < -600 && Number.isFinite(top) ? Math.floor(-top) : 0;
-  return [2 ** (eg + k), 2 ** (eb + k), k];
+  decayGood = 2 ** (eg + k);
+  decayBad = 2 ** (eb + k);
+  decayShift = k;
 }
 
 /** M at time t (t at or after the accumulators' time); null with no experience at all. */
 export function memoryAt(a: MemoryAccumulators, t: number, p: MetricParams): number | null {
   const dt = t - a.t;
-  const [dg, db] = dt === 0 ? [1, 1] : decayFactors(a, dt, p);
+  let dg = 1;
+  let db = 1;
+  if (dt !== 0) {
+    decayFactors(a, dt, p);
+    dg = decayGood;
+    db = decayBad;
+  }
   const w = a.gw * dg + a.bw * db;
   return w > 0 ? (a.gx * dg + a.bx * db) / w : null;
 }
@@ -70,13 +83,15 @@ export function memoryAt(a: MemoryAccumulators, t: number, p: MetricParams): num
 function accumulateDecay(a: MemoryAccumulators, t: number, p: MetricParams): void {
   const dt = t - a.t;
   if (dt === 0) return;
-  const [dg, db, k] = decayFactors(a, dt, p);
+  decayFactors(a, dt, p);
+  const dg = decayGood;
+  const db = decayBad;
   a.gx *= dg;
   a.gw *= dg;
   a.bx *= db;
   a.bw *= db;
   a.t = t;
-  if (k) a.scale = (a.scale ?? 0) - k;
+  if (decayShift) a.scale = (a.scale ?? 0) - decayShift;
 }
 
 /** The sums' true weight (they are 2^-scale times it after a long decay). */
@@ -155,14 +170,16 @@ export function experienceMemoryMoment(state: MemoryState | undefined, moment: r
   let sumW = 0;
   let anyBad = false;
   let anyGood = false;
-  const weights = moment.map((e) => {
+  const weights: number[] = new Array(moment.length);
+  for (let i = 0; i < moment.length; i++) {
+    const e = moment[i] as ExperienceTouch;
     const w = experienceWeight(e, p);
     sumW += w;
     if (isBad(e)) anyBad = true;
     else if (isGood(e)) anyGood = true;
     addExperience(s, e, p);
-    return w;
-  });
+    weights[i] = w;
+  }
   s.n += moment.length;
   if (anyGood) s.unansweredBadSince = null;
   if (anyBad) s.unansweredBadSince ??= t;
@@ -170,18 +187,12 @@ export function experienceMemoryMoment(state: MemoryState | undefined, moment: r
   const atRisk = after < p.atRisk && s.unansweredBadSince !== null;
   const recoverable = atRisk && t - (s.unansweredBadSince as number) < p.horizonMs;
   const total = w0 + sumW;
-  return {
-    state: s,
-    out: moment.map((e, i) => ({
-      before,
-      after,
-      weight: weights[i] as number,
-      impact: before === null ? null : ((weights[i] as number) * (e.x - before)) / total,
-      atRisk,
-      recoverable,
-      experiences: s.n,
-    })),
-  };
+  const out: MemoryUpdate[] = new Array(moment.length);
+  for (let i = 0; i < moment.length; i++) {
+    const w = weights[i] as number;
+    out[i] = { before, after, weight: w, impact: before === null ? null : (w * ((moment[i] as ExperienceTouch).x - before)) / total, atRisk, recoverable, experiences: s.n };
+  }
+  return { state: s, out };
 }
 
 /** The fold over one experience: a moment of one. */

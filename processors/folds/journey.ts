@@ -30,8 +30,18 @@ export interface JourneyState {
   endAt?: number;
   endN?: number;
   endSum?: number;
-  /** Per "leg\0touchpoint": [n, sum x, sum x^2, good, impressed]. */
-  cells: Record<string, [number, number, number, number, number]>;
+  /** Per leg and touchpoint, in the order first met (a journey has a few: a scan beats a keyed lookup). */
+  cells: JourneyCell[];
+}
+
+export interface JourneyCell {
+  leg: Leg;
+  touchpoint: string;
+  n: number;
+  sumX: number;
+  sumX2: number;
+  good: number;
+  impressed: number;
 }
 
 export interface JourneySummary {
@@ -49,10 +59,7 @@ export interface JourneySummary {
 }
 
 export function journeyCells(s: JourneyState): Cell[] {
-  return Object.entries(s.cells).map(([key, [n, sumX, sumX2, good, impressed]]) => {
-    const [leg, touchpoint] = key.split('\u0000') as [Leg, string];
-    return { leg, channel: '', touchpoint, events: n, n, sumX, sumX2, bad: 0, good, impressed };
-  });
+  return s.cells.map(({ leg, touchpoint, n, sumX, sumX2, good, impressed }) => ({ leg, channel: '', touchpoint, events: n, n, sumX, sumX2, bad: 0, good, impressed }));
 }
 
 export function summarizeJourney(customerId: string, s: JourneyState, p: MetricParams): JourneySummary {
@@ -77,7 +84,7 @@ export function journey(state: JourneyState | undefined, e: Touch, p: MetricPara
   const s: JourneyState =
     state && !journeyEnded(state.lastAt, e.t, p)
       ? state
-      : { journeyId: e.journey_id, startedAt: e.t, lastAt: e.t, events: 0, experiences: 0, memory: emptyAccumulators(e.t), weakest: null, weakestAt: 0, peak: null, end: null, endAt: 0, endN: 0, endSum: 0, cells: {} };
+      : { journeyId: e.journey_id, startedAt: e.t, lastAt: e.t, events: 0, experiences: 0, memory: emptyAccumulators(e.t), weakest: null, weakestAt: 0, peak: null, end: null, endAt: 0, endN: 0, endSum: 0, cells: [] };
   s.lastAt = e.t;
   s.events++;
   if (e.x !== null && e.cls !== null) {
@@ -101,13 +108,22 @@ export function journey(state: JourneyState | undefined, e: Touch, p: MetricPara
       s.endSum = x;
     }
     s.end = s.endSum / s.endN;
-    const key = `${e.leg}\u0000${e.touchpoint}`;
-    const c = (s.cells[key] ??= [0, 0, 0, 0, 0]);
-    c[0]++;
-    c[1] += x;
-    c[2] += x * x;
-    if (e.cls === 'good' || e.cls === 'impressed') c[3]++;
-    if (e.cls === 'impressed') c[4]++;
+    let c: JourneyCell | undefined;
+    for (const cell of s.cells) {
+      if (cell.touchpoint === e.touchpoint && cell.leg === e.leg) {
+        c = cell;
+        break;
+      }
+    }
+    if (!c) {
+      c = { leg: e.leg, touchpoint: e.touchpoint, n: 0, sumX: 0, sumX2: 0, good: 0, impressed: 0 };
+      s.cells.push(c);
+    }
+    c.n++;
+    c.sumX += x;
+    c.sumX2 += x * x;
+    if (e.cls === 'good' || e.cls === 'impressed') c.good++;
+    if (e.cls === 'impressed') c.impressed++;
   }
   return { state: s, out: s };
 }
