@@ -10,7 +10,7 @@
  *   npm run eval:alerts -- step-series quiet-week
  *   npm run eval:alerts -- --jobs 1           # one scenario at a time
  *
- * Scenarios run `--jobs` at a time (default: one per core), each in a child process of
+ * Scenarios run `--jobs` at a time (default: one per core, at most 2), each in a child process of
  * its own, since the embedded ClickHouse allows one store per process; the report
  * comes out in the order below whatever finished first.
  *
@@ -42,6 +42,8 @@ const SCENARIOS: { name: string; file: string; role: string }[] = [
 
 /** A child's result comes back on one stdout line after this marker. */
 const RESULT_MARK = 'eval-result ';
+/** Children still running: stopped if the evaluation fails, so none plays on alone. */
+const running = new Set<ReturnType<typeof spawn>>();
 
 const fmt = (n: number) => n.toLocaleString('en-US');
 const say = (s = '') => process.stdout.write(`${s}\n`);
@@ -64,10 +66,12 @@ async function child(name: string, drive: Drive): Promise<void> {
 function inChild(name: string, drive: Drive): Promise<ScenarioResult> {
   return new Promise((resolve, reject) => {
     const p = spawn(process.execPath, [...process.execArgv, SELF, '--child', name, '--chunk', String(drive.chunk)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    running.add(p);
     let out = '';
     p.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
     p.on('error', reject);
     p.on('exit', (code, signal) => {
+      running.delete(p);
       const line = out.split('\n').find((l) => l.startsWith(RESULT_MARK));
       if (code === 0 && line) resolve(JSON.parse(line.slice(RESULT_MARK.length)) as ScenarioResult);
       else reject(new Error(`scenario ${name}: its process ended with ${signal ?? `code ${code}`} and no result${out ? `; it printed: ${out.trim().slice(-500)}` : ''}`));
@@ -172,6 +176,7 @@ async function main(): Promise<void> {
 main().then(
   () => process.exit(0),
   (err: unknown) => {
+    for (const p of running) p.kill('SIGTERM');
     process.stderr.write(`eval:alerts: ${(err as Error).message}\n`);
     process.exit(1);
   },
