@@ -131,7 +131,9 @@ export async function playScenario(base: Config, scenario: Scenario, drive: Driv
       await metrics.finishInput();
       phase('finish input');
       // The alert stage runs only while it holds partition 0 of the alerts topic: it joined at the start, long ago.
-      while (!alerts.stats.leader) await sleep(50);
+      for (const deadline = Date.now() + 120_000; !alerts.stats.leader; await sleep(50)) {
+        if (Date.now() > deadline) throw new Error(`the alert stage never took partition 0 of ${config.alertsTopic} (group ${config.consumerGroup}.alerts): no alerts to score`);
+      }
       await alerts.catchUp(600_000);
       phase('alerts catch-up');
     } finally {
