@@ -1,30 +1,35 @@
 /**
  * `npm run eval:alerts`: scores touchpoint degradation alerts on simulated scenarios
- * with ground truth, through the real pipeline: the simulator plays each scenario into
- * Kafka as fast as it takes it (compressed event time), the metrics worker and the
- * alert stage run as in `cx process`, on a fresh embedded ClickHouse per scenario, and
- * the alerts they store are scored against the injected incidents.
+ * with ground truth, through the real pipeline (eval/playScenario.ts): each scenario
+ * is played into Kafka as fast as it takes it (compressed event time), the metrics
+ * worker and the alert stage run as in `cx process --until-idle`, on a fresh embedded
+ * ClickHouse per scenario, and the alerts they store are scored against the injected
+ * incidents.
  *
  *   npm run eval:alerts                       # every scenario below
  *   npm run eval:alerts -- step-series quiet-week
+ *   npm run eval:alerts -- --jobs 1           # one scenario at a time
+ *
+ * Scenarios run `--jobs` at a time (default: one per core, at most 2), each in a child process of
+ * its own, since the embedded ClickHouse allows one store per process; the report
+ * comes out in the order below whatever finished first.
  *
  * Kafka: KAFKA_BROKERS, or the project's local broker (started if needed).
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { spawn } from 'node:child_process';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { randomUUID } from 'node:crypto';
-import { loadConfig, type Config } from '../platform/config.ts';
-import { consumerLag } from '../platform/kafka/lag.ts';
+import { parseArgs } from 'node:util';
+import { loadConfig } from '../platform/config.ts';
 import { createLogger } from '../platform/log.ts';
-import { alertStage, connectKafka, connectProducer, metricsWorker, openMigratedStore } from '../pipeline/compose.ts';
-import { SimulationRun } from '../producers/simulator/run.ts';
+import { connectKafka } from '../pipeline/compose.ts';
 import { readScenario, type Scenario } from '../producers/simulator/scenario.ts';
-import { groundTruth, simulate } from '../producers/simulator/simulate.ts';
-import { median, scoreAlerts, type OpenedAlert, type ScenarioScore } from './scoreAlerts.ts';
+import { DEFAULT_DRIVE, playScenario, type Drive, type ScenarioResult } from './playScenario.ts';
+import { median } from './scoreAlerts.ts';
 
 const SCENARIOS_DIR = fileURLToPath(new URL('../examples/scenarios/', import.meta.url));
+const SELF = fileURLToPath(import.meta.url);
 
 /** What each scenario stands for in the issue's targets. */
 const SCENARIOS: { name: string; file: string; role: string }[] = [
@@ -35,86 +40,58 @@ const SCENARIOS: { name: string; file: string; role: string }[] = [
   { name: 'quiet-week', file: 'quiet-week.json', role: 'no incident, daily rhythm: every alert is a false alarm' },
 ];
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** A child's result comes back on one stdout line after this marker. */
+const RESULT_MARK = 'eval-result ';
+/** Children still running: stopped if the evaluation fails, so none plays on alone. */
+const running = new Set<ReturnType<typeof spawn>>();
+
 const fmt = (n: number) => n.toLocaleString('en-US');
 const say = (s = '') => process.stdout.write(`${s}\n`);
 
-async function runScenario(base: Config, scenario: Scenario): Promise<{ score: ScenarioScore; events: number; seconds: number; legAlerts: number }> {
-  const id = randomUUID().slice(0, 8);
-  const dir = mkdtempSync(join(tmpdir(), 'cx-eval-'));
-  const config: Config = {
-    ...base,
-    touchpointsTopic: `eval-${id}.touchpoints`, outcomesTopic: `eval-${id}.outcomes`, deadLetterTopic: `eval-${id}.deadletter`, alertsTopic: `eval-${id}.alerts`,
-    consumerGroup: `eval-${id}`, clickhousePath: dir,
-  };
-  const log = createLogger('warn', 'eval');
-  const kafka = await connectKafka(config, log);
-  const store = await openMigratedStore(config, log);
-  const metrics = metricsWorker(config, kafka, store, log);
-  const alerts = alertStage(config, kafka, store, log);
-  const producer = await connectProducer(config, kafka);
-  const admin = kafka.kafka.admin();
-  await admin.connect();
-  const t0 = Date.now();
-  try {
-    await metrics.start();
-    await alerts.start();
-    const run = new SimulationRun(producer, simulate({ scenario }), { garbageTopic: config.touchpointsTopic });
-    const playing = run.start();
-    const end = scenario.start + scenario.duration;
-    const tty = process.stderr.isTTY;
-    let ticks = 0;
-    const progress = setInterval(() => {
-      const at = run.stats.eventTime ? new Date(run.stats.eventTime).toISOString().slice(0, 16) : '-';
-      const line = `  ${scenario.name}: sent ${fmt(run.stats.touchpoints)} (event time ${at}) · folded ${fmt(metrics.stats.released)} · alert minutes ${fmt(alerts.stats.minutes)} · ${Math.round((Date.now() - t0) / 1000)} s`;
-      if (tty) process.stderr.write(`\r\x1b[2K${line}`);
-      else if (++ticks % 30 === 0) process.stderr.write(`${line}\n`);
-    }, 1000);
-    try {
-      await playing;
-      const sent = run.stats.touchpoints;
-      // Caught up: every event through the folds, then the alert stage at the stool's frontier and staying there.
-      for (;;) {
-        const lag = await consumerLag(admin, `${config.consumerGroup}.metrics`, [config.touchpointsTopic]).catch(() => -1);
-        if (lag === 0 && metrics.stats.released + metrics.stats.late >= sent) break;
-        await sleep(500);
-      }
-      let last = -1;
-      for (;;) {
-        await sleep(3000);
-        const [r] = await store.query<{ n: number | string }>(`SELECT count() AS n FROM ${store.database}.touchpoint_health`);
-        const n = Number(r?.n ?? 0);
-        if (n === last && alerts.stats.minutes > 0) break;
-        last = n;
-      }
-    } finally {
-      clearInterval(progress);
-      if (tty) process.stderr.write('\r\x1b[2K');
+const scenarioOf = (name: string): Scenario => readScenario(join(SCENARIOS_DIR, (SCENARIOS.find((s) => s.name === name) as { file: string }).file));
+
+/** Mean events a scenario sends: what the lanes are balanced by (longest first). */
+const expectedEvents = (s: Scenario) => s.rate * (s.duration / 1000);
+
+/** Runs one scenario in this process and hands its result to the parent. */
+async function child(name: string, drive: Drive): Promise<void> {
+  let ticks = 0;
+  const r = await playScenario(loadConfig(), scenarioOf(name), drive, (line) => {
+    if (++ticks % 15 === 0) process.stderr.write(`  ${line}\n`);
+  });
+  process.stdout.write(`${RESULT_MARK}${JSON.stringify(r)}\n`);
+}
+
+/** Runs `name` in a child process; its progress goes to stderr as it comes. */
+function inChild(name: string, drive: Drive): Promise<ScenarioResult> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(process.execPath, [...process.execArgv, SELF, '--child', name, '--chunk', String(drive.chunk)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    running.add(p);
+    let out = '';
+    p.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+    p.on('error', reject);
+    p.on('exit', (code, signal) => {
+      running.delete(p);
+      const line = out.split('\n').find((l) => l.startsWith(RESULT_MARK));
+      if (code === 0 && line) resolve(JSON.parse(line.slice(RESULT_MARK.length)) as ScenarioResult);
+      else reject(new Error(`scenario ${name}: its process ended with ${signal ?? `code ${code}`} and no result${out ? `; it printed: ${out.trim().slice(-500)}` : ''}`));
+    });
+  });
+}
+
+/** Runs every scenario, `jobs` at a time, the biggest first so the lanes end together. */
+async function runAll(names: string[], jobs: number, drive: Drive): Promise<Map<string, ScenarioResult>> {
+  const results = new Map<string, ScenarioResult>();
+  const queue = [...names].sort((a, b) => expectedEvents(scenarioOf(b)) - expectedEvents(scenarioOf(a)));
+  const lane = async () => {
+    for (let name = queue.shift(); name !== undefined; name = queue.shift()) {
+      const r = await inChild(name, drive);
+      results.set(name, r);
+      process.stderr.write(`  ${name} done: ${fmt(r.events)} events in ${r.seconds.toFixed(0)} s (${r.phases.map(([p, s]) => `${p} ${s.toFixed(1)} s`).join(', ')})\n`);
     }
-    const db = store.database;
-    const opened = await store.query<{ kind: string; channel: string; touchpoint: string; leg: string; detected: number | string; started: number | string }>(
-      `SELECT kind, channel, touchpoint, leg, toUnixTimestamp64Milli(detected_at) AS detected, toUnixTimestamp64Milli(started_at) AS started
-       FROM ${db}.alerts FINAL WHERE status = 'OPENED' ORDER BY detected_at`,
-    );
-    const [tp] = await store.query<{ n: number | string; last: number | string }>(`SELECT uniqExact(channel, touchpoint) AS n, toUnixTimestamp(max(minute)) * 1000 AS last FROM ${db}.touchpoint_health WHERE events > 0`);
-    const lastMinute = Number(tp?.last ?? 0);
-    if (lastMinute < end - 5 * 60_000) say(`  note: alerts were evaluated up to ${new Date(lastMinute).toISOString()}, not the scenario's end ${new Date(end).toISOString()}`);
-    const all: OpenedAlert[] = opened.map((o) => ({ kind: o.kind, channel: o.channel || null, touchpoint: o.touchpoint || null, leg: o.leg, detectedAt: Number(o.detected), startedAt: Number(o.started) }));
-    return {
-      score: scoreAlerts(groundTruth(scenario), all, Number(tp?.n ?? 0)),
-      events: run.stats.touchpoints,
-      seconds: (Date.now() - t0) / 1000,
-      legAlerts: all.filter((a) => a.kind === 'LEG_BELOW_THRESHOLD').length,
-    };
-  } finally {
-    await producer.disconnect().catch(() => undefined);
-    await alerts.stop().catch(() => undefined);
-    await metrics.stop().catch(() => undefined);
-    await admin.deleteTopics({ topics: [config.touchpointsTopic, config.outcomesTopic, config.deadLetterTopic, config.alertsTopic] }).catch(() => undefined);
-    await admin.disconnect().catch(() => undefined);
-    await store.close().catch(() => undefined);
-    rmSync(dir, { recursive: true, force: true });
-  }
+  };
+  await Promise.all(Array.from({ length: Math.min(jobs, names.length) }, lane));
+  return results;
 }
 
 function table(rows: string[][]): string {
@@ -125,21 +102,37 @@ function table(rows: string[][]): string {
 const minutes = (x: number | null) => (x === null ? '-' : x.toFixed(0));
 
 async function main(): Promise<void> {
-  const wanted = process.argv.slice(2);
-  const unknown = wanted.filter((w) => !SCENARIOS.some((s) => s.name === w));
+  const { values, positionals } = parseArgs({
+    allowPositionals: true,
+    options: {
+      jobs: { type: 'string', default: String(Math.min(2, availableParallelism())) },
+      chunk: { type: 'string', default: String(DEFAULT_DRIVE.chunk) },
+      child: { type: 'string' },
+    },
+  });
+  const jobs = Number(values.jobs);
+  const drive: Drive = { chunk: Number(values.chunk) };
+  if (!(Number.isInteger(jobs) && jobs >= 1)) throw new Error(`--jobs ${values.jobs}: expected a whole number, at least 1`);
+  if (!(Number.isInteger(drive.chunk) && drive.chunk >= 1)) throw new Error(`--chunk ${values.chunk}: expected a whole number of messages, at least 1`);
+  const unknown = [...positionals, ...(values.child ? [values.child] : [])].filter((w) => !SCENARIOS.some((s) => s.name === w));
   if (unknown.length) throw new Error(`unknown scenario ${unknown.join(', ')}: expected some of ${SCENARIOS.map((s) => s.name).join(', ')}`);
-  const chosen = wanted.length ? SCENARIOS.filter((s) => wanted.includes(s.name)) : SCENARIOS;
+  if (values.child) return child(values.child, drive);
+
+  const chosen = positionals.length ? SCENARIOS.filter((s) => positionals.includes(s.name)) : SCENARIOS;
   const config = loadConfig();
+  // Start the local broker (if it is the one) once, here, rather than racing to from each child.
+  await connectKafka(config, createLogger('warn', 'eval'));
   say(`Alert evaluation: CUSUM h = ${config.alertCusumThreshold}, baseline half-life ${config.alertBaselineHalfLifeHours} h, min history ${config.alertMinHistory} visits, resolve after ${config.alertResolveMinutes} min.`);
   say('Delays are event-time minutes from an incident\'s start to the end of the minute whose data opened the alert.');
-  const results: { name: string; role: string; r: Awaited<ReturnType<typeof runScenario>> }[] = [];
-  for (const s of chosen) {
-    const scenario = readScenario(join(SCENARIOS_DIR, s.file));
-    say();
-    say(`== ${s.name}: ${s.role}`);
-    const r = await runScenario(config, scenario);
-    results.push({ name: s.name, role: s.role, r });
+  const t0 = Date.now();
+  const byName = await runAll(chosen.map((s) => s.name), jobs, drive);
+  const results = chosen.map((s) => ({ name: s.name, role: s.role, r: byName.get(s.name) as ScenarioResult }));
+  for (const { name, role, r } of results) {
     const { score } = r;
+    const end = scenarioOf(name).start + scenarioOf(name).duration;
+    say();
+    say(`== ${name}: ${role}`);
+    if (r.evaluatedTo < end - 5 * 60_000) say(`  note: alerts were evaluated up to ${new Date(r.evaluatedTo).toISOString()}, not the scenario's end ${new Date(end).toISOString()}`);
     const delays = score.incidents.flatMap((i) => (i.delayMinutes === null ? [] : [i.delayMinutes]));
     say(`${fmt(r.events)} events in ${r.seconds.toFixed(0)} s (${fmt(Math.round(r.events / r.seconds))}/s); ${score.touchpointDays.toFixed(1)} touchpoint-days`);
     if (score.incidents.length) {
@@ -176,11 +169,14 @@ async function main(): Promise<void> {
   say();
   say('== Targets');
   say(table(lines));
+  say();
+  say(`${results.length} scenario(s) in ${((Date.now() - t0) / 1000).toFixed(0)} s, ${Math.min(jobs, results.length)} at a time.`);
 }
 
 main().then(
   () => process.exit(0),
   (err: unknown) => {
+    for (const p of running) p.kill('SIGTERM');
     process.stderr.write(`eval:alerts: ${(err as Error).message}\n`);
     process.exit(1);
   },

@@ -1,0 +1,167 @@
+/**
+ * One scenario of `npm run eval:alerts` through the real pipeline: the simulator plays
+ * it into Kafka, the metrics worker and the alert stage run as in `cx process
+ * --until-idle` on a fresh embedded ClickHouse, and the alerts they store are scored
+ * against the injected incidents.
+ *
+ * The whole scenario is on the topic before the metrics worker starts. The worker
+ * then never catches up with its input before the end, so no partition is ever
+ * flushed as idle in the middle (which would make events late, or not, with the
+ * machine's speed), and the scores depend on the scenario alone. The end of input is
+ * the one of `cx process --until-idle`: finishInput, then the alert stage's catch-up.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomUUID } from 'node:crypto';
+import type { Config } from '../platform/config.ts';
+import { consumerOptions } from '../platform/kafka/groupMember.ts';
+import { consumerLag } from '../platform/kafka/lag.ts';
+import { createLogger } from '../platform/log.ts';
+import { alertStage, connectKafka, connectProducer, metricParams, openMigratedStore, type Connected } from '../pipeline/compose.ts';
+import { MetricsWorker } from '../processors/runtime/metricsWorker.ts';
+import type { Store } from '../platform/clickhouse/store.ts';
+import type { Logger } from '../platform/log.ts';
+import { SimulationRun } from '../producers/simulator/run.ts';
+import type { Scenario } from '../producers/simulator/scenario.ts';
+import { groundTruth, simulate } from '../producers/simulator/simulate.ts';
+import { scoreAlerts, type OpenedAlert, type ScenarioScore } from './scoreAlerts.ts';
+
+/**
+ * How hard the eval drives the metrics worker. None of it changes a row: the folds give
+ * the same rows however the input is chunked (processors/partitionMetrics.ts), so these
+ * only trade memory for fewer, larger inserts and checkpoints.
+ */
+export interface Drive {
+  /** Messages per chunk (one insert per table and one checkpoint per chunk and partition). */
+  chunk: number;
+}
+
+export const DEFAULT_DRIVE: Drive = { chunk: 20_000 };
+
+/**
+ * The eval's consumers keep their group membership through long stalls: a large chunk
+ * folds for a while without yielding, and on a busy machine longer than the default
+ * 6 s session, which costs a rebalance and replays (same rows, much time). No
+ * crash is simulated here, so nothing waits on a short session.
+ */
+const EVAL_SESSION_TIMEOUT_MS = 60_000;
+
+/** Bytes of one encoded touchpoint event, with room: what a fetch must hold for a whole chunk. */
+const FETCH_BYTES_PER_MESSAGE = 256;
+
+export interface ScenarioResult {
+  score: ScenarioScore;
+  events: number;
+  seconds: number;
+  legAlerts: number;
+  /** Up to which event time the alert stage evaluated (ms), for the note when it stopped short of the end. */
+  evaluatedTo: number;
+  /** Wall seconds by phase, in order. */
+  phases: [string, number][];
+  /** The metrics worker's own timings (ms). */
+  metricsMs: Record<string, number>;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** The metrics worker as `cx process` builds it (pipeline/compose.ts), with the eval's chunks and fetches large enough to fill them. */
+function metricsWorker(config: Config, c: Connected, store: Store, log: Logger, drive: Drive): MetricsWorker {
+  const bytes = drive.chunk * FETCH_BYTES_PER_MESSAGE;
+  return new MetricsWorker({
+    kafka: c.kafka,
+    store,
+    registry: c.registry,
+    log,
+    consumer: { ...consumerOptions(config, `${config.consumerGroup}.metrics`), maxBytesPerPartition: bytes, maxBytes: bytes * config.partitions },
+    topic: config.touchpointsTopic,
+    params: metricParams(config),
+    chunkSize: drive.chunk,
+    idleFlushMs: config.idleFlushMs,
+  });
+}
+
+/** Plays `scenario` through the pipeline on topics and a store of its own, and scores the alerts. `progress` gets a status line now and then. */
+export async function playScenario(base: Config, scenario: Scenario, drive: Drive, progress: (line: string) => void): Promise<ScenarioResult> {
+  const tSetup = Date.now();
+  const id = randomUUID().slice(0, 8);
+  const dir = mkdtempSync(join(tmpdir(), 'cx-eval-'));
+  const config: Config = {
+    ...base,
+    touchpointsTopic: `eval-${id}.touchpoints`, outcomesTopic: `eval-${id}.outcomes`, deadLetterTopic: `eval-${id}.deadletter`, alertsTopic: `eval-${id}.alerts`,
+    consumerGroup: `eval-${id}`, clickhousePath: dir, sessionTimeoutMs: Math.max(base.sessionTimeoutMs, EVAL_SESSION_TIMEOUT_MS),
+  };
+  const log = createLogger('warn', 'eval');
+  const kafka = await connectKafka(config, log);
+  const store = await openMigratedStore(config, log);
+  const metrics = metricsWorker(config, kafka, store, log, drive);
+  const alerts = alertStage(config, kafka, store, log);
+  const producer = await connectProducer(config, kafka);
+  const admin = kafka.kafka.admin();
+  await admin.connect();
+  const phases: [string, number][] = [];
+  let tLast = tSetup;
+  const phase = (name: string) => {
+    const now = Date.now();
+    phases.push([name, (now - tLast) / 1000]);
+    tLast = now;
+  };
+  phase('setup');
+  const fmt = (n: number) => n.toLocaleString('en-US');
+  const run = new SimulationRun(producer, simulate({ scenario }), { garbageTopic: config.touchpointsTopic });
+  const ticker = setInterval(() => {
+    const at = run.stats.eventTime ? new Date(run.stats.eventTime).toISOString().slice(0, 16) : '-';
+    progress(`${scenario.name}: sent ${fmt(run.stats.touchpoints)} (event time ${at}) · folded ${fmt(metrics.stats.released)} · alert minutes ${fmt(alerts.stats.minutes)} · ${Math.round((Date.now() - tSetup) / 1000)} s`);
+  }, 1000);
+  try {
+    try {
+      await run.start();
+      if (run.stats.failures) throw new Error(`${run.stats.failures} events could not be sent to Kafka (last: ${run.stats.lastError})`);
+      phase('simulate+produce');
+      await alerts.start();
+      await metrics.start();
+      const sent = run.stats.touchpoints;
+      for (;;) {
+        const lag = await consumerLag(admin, `${config.consumerGroup}.metrics`, [config.touchpointsTopic]).catch(() => -1);
+        if (lag === 0 && metrics.stats.consumed >= sent) break;
+        await sleep(200);
+      }
+      phase('fold+insert');
+      await metrics.finishInput();
+      phase('finish input');
+      // The alert stage runs only while it holds partition 0 of the alerts topic: it joined at the start, long ago.
+      for (const deadline = Date.now() + 120_000; !alerts.stats.leader; await sleep(50)) {
+        if (Date.now() > deadline) throw new Error(`the alert stage never took partition 0 of ${config.alertsTopic} (group ${config.consumerGroup}.alerts): no alerts to score`);
+      }
+      await alerts.catchUp(600_000);
+      phase('alerts catch-up');
+    } finally {
+      clearInterval(ticker);
+    }
+    const db = store.database;
+    const opened = await store.query<{ kind: string; channel: string; touchpoint: string; leg: string; detected: number | string; started: number | string }>(
+      `SELECT kind, channel, touchpoint, leg, toUnixTimestamp64Milli(detected_at) AS detected, toUnixTimestamp64Milli(started_at) AS started
+       FROM ${db}.alerts FINAL WHERE status = 'OPENED' ORDER BY detected_at`,
+    );
+    const [tp] = await store.query<{ n: number | string; last: number | string }>(`SELECT uniqExact(channel, touchpoint) AS n, toUnixTimestamp(max(minute)) * 1000 AS last FROM ${db}.touchpoint_health WHERE events > 0`);
+    const all: OpenedAlert[] = opened.map((o) => ({ kind: o.kind, channel: o.channel || null, touchpoint: o.touchpoint || null, leg: o.leg, detectedAt: Number(o.detected), startedAt: Number(o.started) }));
+    phase('score');
+    return {
+      score: scoreAlerts(groundTruth(scenario), all, Number(tp?.n ?? 0)),
+      events: run.stats.touchpoints,
+      seconds: (Date.now() - tSetup) / 1000,
+      legAlerts: all.filter((a) => a.kind === 'LEG_BELOW_THRESHOLD').length,
+      evaluatedTo: Number(tp?.last ?? 0),
+      phases,
+      metricsMs: Object.fromEntries(Object.entries(metrics.stats.ms).map(([k, v]) => [k, Math.round(v)])),
+    };
+  } finally {
+    await producer.disconnect().catch(() => undefined);
+    await alerts.stop().catch(() => undefined);
+    await metrics.stop().catch(() => undefined);
+    await admin.deleteTopics({ topics: [config.touchpointsTopic, config.outcomesTopic, config.deadLetterTopic, config.alertsTopic] }).catch(() => undefined);
+    await admin.disconnect().catch(() => undefined);
+    await store.close().catch(() => undefined);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
