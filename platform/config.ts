@@ -84,7 +84,7 @@ export const SETTINGS = {
   stoolThreshold: ['CX_STOOL_THRESHOLD', share.default(0.6), 'E: the stool stands when every leg score is at least this.'],
   atRiskMemory: ['CX_AT_RISK_MEMORY', share.default(0.5), 'A customer whose memory is below this, with a bad experience not yet followed by a good one, is at risk.'],
   dedupWindowHours: ['CX_DEDUP_WINDOW_HOURS', positiveNumber('hours').optional(), 'Dedup window: a touchpoint event whose event_id its customer already had is a duplicate and changes no result; an id is kept while its event time is at most this many hours behind the partition\'s watermark (forgotten at the daily sweep). Unset: H (CX_HORIZON_DAYS).'],
-  dedupMaxIds: ['CX_DEDUP_MAX_IDS', positiveInt.default(512), 'Most event ids one customer\'s dedup window keeps (its memory bound, about 55 bytes each in the checkpoint); past it the oldest are forgotten first.'],
+  dedupMaxIds: ['CX_DEDUP_MAX_IDS', positiveInt.default(512), 'Most event ids one customer\'s dedup window keeps (its memory bound, about 21 bytes each in the checkpoint); past it the oldest are forgotten first.'],
   minCellExperiences: ['CX_CELL_MIN_EXPERIENCES', positiveInt.default(5), 'n_min: experiences a (channel, touchpoint) needs in a window to count as a cell in leg consistency.'],
   consistencyWindowMinutes: ['CX_CONSISTENCY_WINDOW_MINUTES', wholeNumber(1, 1440).default(15), 'Length of the live sliding window of leg consistency, emitted each minute of event time.'],
   allowedLatenessMs: ['CX_ALLOWED_LATENESS_MS', wholeNumber(0).default(30_000), 'Events up to this far behind the newest event time of their partition are still processed in order; later ones are stored raw and flagged late.'],

@@ -80,6 +80,9 @@ type Activity = { at: number; caughtUp: boolean; maxSeen: number };
 /** A partition whose newest event was at most this much older than the wall clock (plus the lateness) is live. */
 const LIVE_MARGIN_MS = 10 * 60_000;
 
+/** Longest stretch a round folds without letting the event loop run. */
+const BREATHE_MS = 50;
+
 /** One partition's part of what a round (or a flush) stores. */
 type Part = { partition: number; pm: PartitionMetrics; out: MetricOutputs; span: string };
 
@@ -171,12 +174,20 @@ class MetricsStage implements Stage {
       commit.push(chunk);
       if (firstNew !== undefined) {
         const out = new MetricOutputs();
-        const t = performance.now();
-        for (const m of messages) {
+        let t = performance.now();
+        let slice = t;
+        for (let k = 0; k < messages.length; k++) {
+          const m = messages[k] as (typeof messages)[number];
           if (!pm.isNew(m.offset)) continue;
           const event = decodeTouchpoint(this.o.registry, m.value);
           if (event) pm.arrive(touchOf(event), m.offset, out);
           else pm.skip(m.offset);
+          // A large round folds for a while: let the event loop run (heartbeats, fetches, the status) every ~50 ms.
+          if ((k & 511) === 511 && performance.now() - slice > BREATHE_MS) {
+            this.stats.ms.folds += performance.now() - t;
+            await new Promise((r) => setImmediate(r));
+            t = slice = performance.now();
+          }
         }
         this.stats.ms.folds += performance.now() - t;
         parts.push({ partition, pm, out, span: `${firstNew}-${lastOffset}` });
