@@ -80,13 +80,21 @@ export class StageThread extends EventEmitter {
       if (code !== 0 && !this.stopping) this.emit('fatal', new Error(`the stage thread exited (code ${code})`));
     });
     await this.call(undefined, 'started');
+    this.started = true;
   }
+
+  private started = false;
 
   private stopping = false;
 
   /** Stops the stages in the thread (each finishes and commits its round in hand), then the thread; bounded. */
   async stop(): Promise<void> {
     if (!this.worker || this.exited) return;
+    // A thread whose stages never started has nothing to finish or commit.
+    if (!this.started) {
+      await this.worker.terminate();
+      return;
+    }
     this.stopping = true;
     let timer: NodeJS.Timeout | undefined;
     try {

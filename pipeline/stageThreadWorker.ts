@@ -33,10 +33,6 @@ async function main(): Promise<void> {
   folds.on('progress', () => report());
   folds.on('fatal', (err: Error) => post({ type: 'fatal', what: 'stage', message: err.message }));
   const timer = setInterval(() => report(true), 1000);
-  await folds.start();
-  report(true);
-  post({ type: 'started' });
-
   port?.on('message', (m: ToThread) => {
     if (m.type === 'finish') {
       void (async () => {
@@ -55,6 +51,18 @@ async function main(): Promise<void> {
       })();
     }
   });
+  try {
+    await folds.start();
+  } catch (err) {
+    clearInterval(timer);
+    await folds.stop().catch(() => undefined);
+    await store.close().catch(() => undefined);
+    throw err;
+  }
+  report(true);
+  post({ type: 'started' });
+
+
 }
 
 main().catch((err: unknown) => post({ type: 'failed', message: (err as Error).message }));

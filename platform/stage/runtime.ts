@@ -142,6 +142,8 @@ export class StageRuntime<S extends Stage = Stage> extends EventEmitter {
   private waiting: Waiting[] = [];
   private roundScheduled = false;
   private readonly clock: () => number;
+  /** Set when a stop begins: no more timed work is started (a round in hand still finishes and commits). */
+  protected stopping = false;
 
   constructor(readonly stage: S, protected readonly o: RuntimeOptions, private readonly progressOf: () => unknown = () => undefined) {
     super();
@@ -199,6 +201,7 @@ export class StageRuntime<S extends Stage = Stage> extends EventEmitter {
 
   /** Finishes and commits the round in hand, leaves the group, waits for timed work to end. */
   async stop(): Promise<void> {
+    this.stopping = true;
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
     await this.consumer?.disconnect();
@@ -209,7 +212,7 @@ export class StageRuntime<S extends Stage = Stage> extends EventEmitter {
   }
 
   private async runTick(tick: Tick): Promise<void> {
-    if (this.busy.has(tick)) return;
+    if (this.busy.has(tick) || this.stopping) return;
     this.busy.add(tick);
     try {
       const work = async () => {
@@ -234,10 +237,14 @@ export class StageRuntime<S extends Stage = Stage> extends EventEmitter {
     const tick = this.stage.ticks?.find((t) => t.name === name);
     if (!tick) throw new Error(`${this.stage.name} has no tick ${name}`);
     while (this.busy.has(tick)) await new Promise((r) => setTimeout(r, 20));
+    if (this.stopping) return;
     this.busy.add(tick);
     try {
-      const out = await (tick.serial ? this.serial(() => tick.run()) : tick.run());
-      if (out) await this.storeOutput(out, []);
+      const work = async () => {
+        const out = await tick.run();
+        if (out) await this.storeOutput(out, []);
+      };
+      await (tick.serial ? this.serial(work) : work());
     } finally {
       this.busy.delete(tick);
     }

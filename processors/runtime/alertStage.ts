@@ -122,7 +122,8 @@ class AlertStageCore implements Stage {
 
   constructor(private readonly o: AlertStageOptions) {
     this.topics = [o.alertsTopic];
-    this.ticks = [{ name: 'alerts', everyMs: o.pollMs ?? 1000, serial: false, run: () => this.alertRound() }];
+    // Serial: a rebalance (which may hand the lead away and back, resetting what was published) never falls between a round's fold and its publish.
+    this.ticks = [{ name: 'alerts', everyMs: o.pollMs ?? 1000, serial: true, run: () => this.alertRound() }];
   }
 
   async open(ctx: StageContext): Promise<void> {
@@ -354,6 +355,13 @@ export class AlertStage extends StageRuntime<AlertStageCore> {
     return this.stage.stats;
   }
 
+  /** Gives the lead up first (after the round in hand has published), so nothing is published once this member is leaving the group. */
+  override async stop(): Promise<void> {
+    this.stopping = true;
+    await this.serial(async () => this.stage.revoked());
+    await super.stop();
+  }
+
   /**
    * End of input: runs rounds until one folds nothing more, so the alerts of every
    * stool window written so far are stored and published. Nothing to do on a worker
@@ -361,7 +369,7 @@ export class AlertStage extends StageRuntime<AlertStageCore> {
    */
   async catchUp(timeoutMs = 60_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
-    while (this.stage.leader && Date.now() < deadline) {
+    while (this.stage.leader && !this.stopping && Date.now() < deadline) {
       if (!(await this.stage.synced())) {
         await new Promise((r) => setTimeout(r, 50));
         continue;

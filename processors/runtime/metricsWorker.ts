@@ -287,8 +287,6 @@ class MetricsStage implements Stage {
       released += out.released;
       late += out.late.length;
     }
-    const writes: Write[] = [...byTable].map(([table, rows]) => ({ table, rows, token: `${table}:${cluster}:${topic}:${spans.length > 200 ? shortHash(spans) : spans}` }));
-
     const t = performance.now();
     const state: object[] = [];
     const keys: string[] = [];
@@ -311,6 +309,11 @@ class MetricsStage implements Stage {
       marks.push([partition, pm, cp.watermark]);
     }
     const joined = keys.join(',');
+    // The result rows' tokens name the spans and the checkpoints they lead to: an idle flush after a failed
+    // store can reach the same seq with other rows (its watermark follows the wall clock), and must not be
+    // taken for a retry of the earlier insert.
+    const content = shortHash(`${spans}|${joined}`);
+    const writes: Write[] = [...byTable].map(([table, rows]) => ({ table, rows, token: `${table}:${cluster}:${topic}:${spans.length > 120 ? '' : `${spans}:`}${content}` }));
     writes.push({ table: 'processor_state', rows: state, token: `processor_state:${cluster}:${topic}:${joined.length > 200 ? shortHash(joined) : joined}` });
     const checkpointMs = performance.now() - t;
     const started = performance.now();
