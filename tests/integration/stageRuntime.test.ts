@@ -49,7 +49,13 @@ describe('the stage runtime', () => {
     admin = kafka.admin();
     await admin.connect();
     topic = `test-${randomUUID().slice(0, 8)}.runtime`;
-    await admin.createTopics({ topics: [{ topic, numPartitions: PARTITIONS }], waitForLeaders: true });
+    await admin.createTopics({ topics: [{ topic, numPartitions: PARTITIONS }], waitForLeaders: false });
+    // A broker that has just started can answer the leader check with "does not host this topic-partition" for a while: ask until every partition has a leader.
+    await waitFor('the topic\'s leaders', async () => {
+      const meta = await admin.fetchTopicMetadata({ topics: [topic] });
+      const parts = meta.topics[0]?.partitions ?? [];
+      return parts.length === PARTITIONS && parts.every((p) => p.leader >= 0);
+    }, 60_000, 250);
     const producer = kafka.producer();
     await producer.connect();
     for (let p = 0; p < PARTITIONS; p++) {
