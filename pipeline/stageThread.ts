@@ -92,7 +92,7 @@ export class StageThread extends EventEmitter {
     if (!this.worker || this.exited) return;
     // A thread whose stages never started has nothing to finish or commit.
     if (!this.started) {
-      await this.worker.terminate();
+      this.worker.unref();
       return;
     }
     this.stopping = true;
@@ -106,7 +106,10 @@ export class StageThread extends EventEmitter {
       if (stopped.type === 'failed') throw new Error(`stage thread: ${stopped.message}`);
     } finally {
       clearTimeout(timer);
-      await this.worker.terminate();
+      // Not terminated: a thread that used the embedded engine and ends takes the engine down for every
+      // thread of the process (chdb 3.4 segfaults on the next query). The stopped thread idles, unreferenced,
+      // until the process exits.
+      this.worker.unref();
     }
   }
 

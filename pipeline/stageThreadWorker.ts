@@ -48,6 +48,8 @@ async function main(): Promise<void> {
         await store.close().catch(() => undefined);
         report(true);
         post({ type: 'stopped', failures });
+        // The thread stays (idle, unreferenced) until the process exits: a thread that used the embedded engine
+        // and ends takes the engine down with it for every other thread of the process (chdb 3.4; a test of ours showed it).
       })();
     }
   });
