@@ -277,9 +277,30 @@ async function freshness(base: Config, store: Store, registry: SchemaRegistry): 
     const e = { ...(pool[k % pool.length] as TouchpointEvent), event_id: crypto.randomUUID(), occurred_at: due(k) };
     return { id: e.event_id, key: e.customer_id, value: registry.encode(TOUCHPOINT_EVENT, e) };
   });
-  while (Date.now() < t0) await sleep(5);
   const sent = new Map<string, number>();
   const closes: { minute: number; closedAt: number }[] = [];
+  // Visibility is polled while the traffic runs (every 50 ms), from another connection's view: the store's query.
+  const seenAt = new Map<string, number>();
+  const cellsAt = new Map<number, number>();
+  let producing = true;
+  let pollUntil = Number.POSITIVE_INFINITY;
+  const poller = (async () => {
+    while (producing || ((seenAt.size < sent.size || cellsAt.size < closes.length) && Date.now() < pollUntil)) {
+      const ids = [...sent.keys()].filter((id) => !seenAt.has(id));
+      if (ids.length) {
+        const rows = await s.query<{ event_id: string }>(`SELECT event_id FROM ${s.database}.touchpoint_events WHERE event_id IN {ids:Array(String)}`, { ids });
+        const now = Date.now();
+        for (const r of rows) seenAt.set(r.event_id, now);
+      }
+      for (const cl of closes) {
+        if (cellsAt.has(cl.minute)) continue;
+        const [r] = await s.query<{ n: string }>(`SELECT count() AS n FROM ${s.database}.cell_minute WHERE minute = toDateTime({m:UInt32})`, { m: cl.minute / 1000 });
+        if (Number(r?.n) > 0) cellsAt.set(cl.minute, Date.now());
+      }
+      await sleep(50);
+    }
+  })();
+  while (Date.now() < t0) await sleep(5);
   const lateness = config.allowedLatenessMs;
   let i = 0;
   let lastMinuteClosed = 0;
@@ -302,24 +323,10 @@ async function freshness(base: Config, store: Store, registry: SchemaRegistry): 
   }
   const achieved = (i * 1000) / (Date.now() - t0);
   await Promise.all(sends);
-  // Visibility of the sampled events and of each closed minute's cells.
-  const seenAt = new Map<string, number>();
-  const cellsAt = new Map<number, number>();
+  producing = false;
   const deadline = Date.now() + 120_000;
-  while ((seenAt.size < sent.size || cellsAt.size < closes.length) && Date.now() < deadline) {
-    const ids = [...sent.keys()].filter((id) => !seenAt.has(id));
-    if (ids.length) {
-      const rows = await s.query<{ event_id: string }>(`SELECT event_id FROM ${s.database}.touchpoint_events WHERE event_id IN {ids:Array(String)}`, { ids });
-      const now = Date.now();
-      for (const r of rows) seenAt.set(r.event_id, now);
-    }
-    for (const cl of closes) {
-      if (cellsAt.has(cl.minute)) continue;
-      const [r] = await s.query<{ n: string }>(`SELECT count() AS n FROM ${s.database}.cell_minute WHERE minute = toDateTime({m:UInt32})`, { m: cl.minute / 1000 });
-      if (Number(r?.n) > 0) cellsAt.set(cl.minute, Date.now());
-    }
-    await sleep(50);
-  }
+  pollUntil = deadline;
+  await poller;
   const p99 = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * 0.99))] ?? NaN;
   const rowLat = [...sent].map(([id, at]) => (seenAt.get(id) ?? deadline) - at);
   const resLat = closes.map((cl) => (cellsAt.get(cl.minute) ?? deadline) - cl.closedAt);
@@ -345,6 +352,12 @@ async function main(): Promise<void> {
   const messages = events.map((e) => ({ key: e.customer_id, value: registry.encode(TOUCHPOINT_EVENT, e), partition: partitionOf(e.customer_id) }));
   out(`cx bench, the limits: ${fmt(N)} simulated TouchpointEvents (seed 7, 20,000 customers), ${RUNS} runs of each figure, medians; Kafka ${first.brokers.join(',')}, ClickHouse ${store.where}`);
 
+  if (process.env.BENCH_ONLY === 'freshness') {
+    await freshness(base, store, registry);
+    await store.close();
+    if (first.startedBroker) await stopLocalBroker(base);
+    return;
+  }
   const b = await baselines(first, base, store, events, messages);
   const p1 = inProcess(registry, messages);
   const p4 = stateFigures(registry);
