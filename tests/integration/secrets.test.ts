@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SETTINGS, exposureOf } from '../../platform/config.ts';
-import { isolatedEnv, spawnCx, waitFor } from '../helpers.ts';
+import { freePort, isolatedEnv, spawnCx, waitFor } from '../helpers.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -163,7 +163,8 @@ describe('secrets', () => {
     });
 
     it('collect, with its token in use', async () => {
-      const port = 20_000 + Math.floor(Math.random() * 20_000);
+      // A port the OS says is free: a random one in the ephemeral range may be some client's local port (the collector then cannot listen).
+      const port = await freePort();
       process.stderr.write(`secrets test: collector port ${port}\n`);
       const collector = spawnCx(['collect', '--port', String(port)], env);
       await waitFor('the collector to listen', async () => (await fetch(`http://127.0.0.1:${port}/healthz`).catch(() => undefined))?.ok, 60_000);
