@@ -213,18 +213,9 @@ export class StageRuntime<S extends Stage = Stage> extends EventEmitter {
 
   private async runTick(tick: Tick): Promise<void> {
     if (this.busy.has(tick) || this.stopping) return;
-    this.busy.add(tick);
-    try {
-      const work = async () => {
-        const out = await tick.run();
-        if (out) await this.storeOutput(out, []);
-      };
-      await (tick.serial ? this.serial(work) : work());
-    } catch (err) {
+    await this.tickOnce(tick).catch((err: unknown) => {
       this.o.log.warn({ err: (err as Error).message }, `${this.stage.name}: ${tick.name} failed; retrying on the next tick`);
-    } finally {
-      this.busy.delete(tick);
-    }
+    });
   }
 
   /** Stores an output by the same rules, outside a round (e.g. at the end of input); call it inside `serial` when it changes state rounds use. */
@@ -238,6 +229,11 @@ export class StageRuntime<S extends Stage = Stage> extends EventEmitter {
     if (!tick) throw new Error(`${this.stage.name} has no tick ${name}`);
     while (this.busy.has(tick)) await new Promise((r) => setTimeout(r, 20));
     if (this.stopping) return;
+    await this.tickOnce(tick);
+  }
+
+  /** One run of a tick and the store of its output, inside the lock when the tick is serial; never two of one tick at once. */
+  private async tickOnce(tick: Tick): Promise<void> {
     this.busy.add(tick);
     try {
       const work = async () => {
