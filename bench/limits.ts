@@ -11,10 +11,14 @@
  * - P4: persisted state per active customer at 100k customers, and restore time;
  * - P5: the store's insert path against the naive JSONEachRow one, same rows;
  * - scaling from one worker to two (the stages split over two processes).
- * Medians of BENCH_RUNS runs (3); figures, never assertions.
+ * Medians of BENCH_RUNS runs (3); figures, never assertions. Each end-to-end run also
+ * prints the CPU this process and the local broker used: the machine's two cores are
+ * the limit, so CPU per event is the figure to move.
+ *
+ * One figure alone: BENCH_ONLY=e2e (P2 beside kafkajs produce), freshness (P3), scaling.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -39,7 +43,8 @@ import { finish, fmt, freshTopics, log, median, out, RUNS } from './figures.ts';
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const N = Number(process.env.BENCH_LIMIT_EVENTS ?? 100_000);
 const FRESH_RATE = Number(process.env.BENCH_FRESHNESS_RATE ?? 5_000);
-const FRESH_SECONDS = Number(process.env.BENCH_FRESHNESS_SECONDS ?? 45);
+// 100 s: the lateness (30 s) plus a whole minute, so at least one minute with traffic closes while it runs.
+const FRESH_SECONDS = Number(process.env.BENCH_FRESHNESS_SECONDS ?? 100);
 const STATE_CUSTOMERS = 100_000;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const ratio = (a: number, b: number) => (b > 0 ? (a / b).toFixed(3) : '-');
@@ -203,12 +208,16 @@ async function endToEnd(base: Config, store: Store, messages: { key: string; val
   const folds = foldStages({ ...config, stageThreads: threads ? 1 : 0 }, c, s, log);
   await Promise.all([ingest.start(), folds.start()]);
   const t = performance.now();
+  const cpu0 = process.cpuUsage();
+  const broker0 = brokerCpuMs(base);
   await produceBare(c.kafka, config.touchpointsTopic, messages);
   // Done once the raw rows are stored and the metric stage has consumed and checkpointed every message (the thread reports a few times a second).
   while (ingest.stats.touchpointRows < messages.length || folds.metrics.stats.consumed < messages.length) await sleep(10);
   const ms = performance.now() - t;
+  const cpu = process.cpuUsage(cpu0);
+  const brokerMs = brokerCpuMs(base) - broker0;
   const m = folds.metrics;
-  out(`  run ${run}${threads ? ' (stage thread)' : ' (one thread)'}: ${fmt((messages.length * 1000) / ms)} ev/s (raw: decode ${fmt(ingest.stats.ms.decode)} ms, insert ${fmt(ingest.stats.ms.insert)} ms, ${fmt(ingest.timing.rounds)} rounds; metrics: folds ${fmt(m.stats.ms.folds)} ms, rows+state store ${fmt(m.timing.ms.store)} ms, commit ${fmt(m.timing.ms.commit)} ms, ${fmt(m.timing.rounds)} rounds)`);
+  out(`  run ${run}${threads ? ' (stage thread)' : ' (one thread)'}: ${fmt((messages.length * 1000) / ms)} ev/s (raw: decode ${fmt(ingest.stats.ms.decode)} ms, insert ${fmt(ingest.stats.ms.insert)} ms, ${fmt(ingest.timing.rounds)} rounds; metrics: folds ${fmt(m.stats.ms.folds)} ms, rows+state store ${fmt(m.timing.ms.store)} ms, commit ${fmt(m.timing.ms.commit)} ms, ${fmt(m.timing.rounds)} rounds); this process used ${fmt((cpu.user + cpu.system) / 1000)} ms of CPU (${((cpu.user + cpu.system) / 1000 / ms).toFixed(2)} cores), the producer's share included; the local broker ${Number.isNaN(brokerMs) ? '-' : fmt(brokerMs)} ms`);
   await folds.stop();
   await ingest.stop();
   return ms;
@@ -220,6 +229,17 @@ function spawnCx(args: string[], env: NodeJS.ProcessEnv): { child: ChildProcess;
   child.stdout?.on('data', (d: Buffer) => output.push(d.toString()));
   child.stderr?.on('data', (d: Buffer) => output.push(d.toString()));
   return { child, output, exit: new Promise((r) => child.once('exit', r)) };
+}
+
+/** CPU time (ms) the local broker's process has used so far; NaN when the broker is not the project's own. */
+function brokerCpuMs(config: Config): number {
+  try {
+    const pid = readFileSync(join(config.localKafkaDir, 'broker.pid'), 'utf8').trim();
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+  } catch {
+    return Number.NaN;
+  }
 }
 
 /** Workers as processes against one store server: `stages` per process. Returns ms from the first produce to both groups caught up. */
@@ -235,16 +255,28 @@ async function processes(base: Config, url: string, messages: { key: string; val
   const admin = c.kafka.admin();
   await admin.connect();
   try {
-    // Every worker in its groups before the clock starts.
+    // Every worker in its groups before the clock starts (the workers log at warn: the group says who has joined).
+    const groups = [config.consumerGroup, `${config.consumerGroup}.metrics`];
     const deadline = Date.now() + 120_000;
-    while (!workers.every((w) => /joined consumer group/.test(w.output.join(''))) && Date.now() < deadline) await sleep(100);
+    for (;;) {
+      const { groups: g } = await admin.describeGroups(groups);
+      if (g.length === groups.length && g.every((x) => x.state === 'Stable' && x.members.length > 0)) break;
+      if (Date.now() > deadline) throw new Error(`the worker processes did not join their groups in 120 s: ${workers.map((w) => w.output.join('').slice(-500)).join('\n')}`);
+      await sleep(200);
+    }
     await sleep(1000);
     const t = performance.now();
     await produceBare(c.kafka, config.touchpointsTopic, messages);
     const ends = await endOffsets(admin, [config.touchpointsTopic]);
+    let said = performance.now();
     for (;;) {
-      const left = (await lagBefore(admin, config.consumerGroup, ends)) + (await lagBefore(admin, `${config.consumerGroup}.metrics`, ends));
-      if (left === 0) break;
+      const raw = await lagBefore(admin, config.consumerGroup, ends);
+      const metrics = await lagBefore(admin, `${config.consumerGroup}.metrics`, ends);
+      if (raw + metrics === 0) break;
+      if (performance.now() - said > 10_000) {
+        said = performance.now();
+        out(`  waiting for the worker processes (${stages.join(' | ')}) to catch up: raw ingestion ${fmt(raw)} messages behind, metrics ${fmt(metrics)}`);
+      }
       if (performance.now() - t > 600_000) throw new Error(`workers did not catch up: ${workers.map((w) => w.output.join('').slice(-500)).join('\n')}`);
       await sleep(50);
     }
@@ -317,7 +349,8 @@ async function freshness(base: Config, store: Store, registry: SchemaRegistry): 
     if (batch.length) sends.push(producer.send({ topic: config.touchpointsTopic, acks: -1, messages: batch }));
     // The watermark passes minute M once an event at M + 1 min + lateness is produced.
     const closed = Math.floor((Date.now() - lateness) / 60_000) * 60_000 - 60_000;
-    if (closed > lastMinuteClosed && lastMinuteClosed > 0) closes.push({ minute: closed, closedAt: Date.now() });
+    // Only minutes that had traffic (from t0's minute on): an earlier one has no cells to see.
+    if (closed > lastMinuteClosed && lastMinuteClosed > 0 && closed >= Math.floor(t0 / 60_000) * 60_000) closes.push({ minute: closed, closedAt: Date.now() });
     lastMinuteClosed = Math.max(lastMinuteClosed, closed);
     await sleep(Math.max(0, tickMs - (Date.now() - tickStart)));
   }
@@ -358,6 +391,27 @@ async function main(): Promise<void> {
     if (first.startedBroker) await stopLocalBroker(base);
     return;
   }
+  if (process.env.BENCH_ONLY === 'scaling') {
+    await scaling(base, messages.map(({ key, value }) => ({ key, value })));
+    await store.close();
+    if (first.startedBroker) await stopLocalBroker(base);
+    return;
+  }
+  if (process.env.BENCH_ONLY === 'e2e') {
+    // P2 alone: the end-to-end runs beside kafkajs produce alone, in the same run.
+    const produce = await rates(N, async (run) => {
+      const cfg = freshTopics(base, `bare${run}`);
+      await connectKafka(cfg, log);
+      const t = performance.now();
+      await produceBare(first.kafka, cfg.touchpointsTopic, messages.map(({ key, value }) => ({ key, value })));
+      return performance.now() - t;
+    });
+    const e2e = await rates(N, (run) => endToEnd(base, store, messages.map(({ key, value }) => ({ key, value })), run, process.env.CX_STAGE_THREADS !== '0'));
+    out(`P2: end to end median ${fmt(median(e2e))} ev/s (${runsOf(e2e)}); kafkajs produce alone ${fmt(median(produce))} msg/s (${runsOf(produce)}); ratio ${ratio(median(e2e), median(produce))}`);
+    await store.close();
+    if (first.startedBroker) await stopLocalBroker(base);
+    return;
+  }
   const b = await baselines(first, base, store, events, messages);
   const p1 = inProcess(registry, messages);
   const p4 = stateFigures(registry);
@@ -380,7 +434,18 @@ async function main(): Promise<void> {
     { figure: 'kafkajs consume alone', value: `${fmt(b.consume)} msg/s`, baseline: '', ratio: '', target: '' },
   );
 
-  // Scaling: the same events through worker processes sharing one store server.
+  await scaling(base, bare);
+  out('');
+  const w = [48, 44, 34, 7, 12];
+  const line = (r: string[]) => r.map((x, k) => x.padEnd(w[k] as number)).join(' ');
+  out(line(['figure', 'value (median)', 'baseline in the same run', 'ratio', 'target']));
+  for (const r of table) out(line([r.figure, r.value, r.baseline, r.ratio, r.target]));
+  await store.close();
+  if (first.startedBroker) await stopLocalBroker(base);
+}
+
+/** Scaling: the same events through worker processes sharing one store server. */
+async function scaling(base: Config, bare: { key: string; value: Buffer }[]): Promise<void> {
   if (process.env.BENCH_SKIP_SCALING !== '1') {
     const dir = mkdtempSync(join(tmpdir(), 'cx-bench-served-'));
     const server = spawnCx(['store', 'serve', '--port', '0'], { ...process.env, CX_CLICKHOUSE_PATH: dir, LOG_LEVEL: 'warn' });
@@ -400,14 +465,6 @@ async function main(): Promise<void> {
       await server.exit;
     }
   }
-
-  out('');
-  const w = [48, 44, 34, 7, 12];
-  const line = (r: string[]) => r.map((x, k) => x.padEnd(w[k] as number)).join(' ');
-  out(line(['figure', 'value (median)', 'baseline in the same run', 'ratio', 'target']));
-  for (const r of table) out(line([r.figure, r.value, r.baseline, r.ratio, r.target]));
-  await store.close();
-  if (first.startedBroker) await stopLocalBroker(base);
 }
 
 finish(main());
