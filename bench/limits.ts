@@ -28,7 +28,7 @@ import { migrate } from '../platform/clickhouse/migrate.ts';
 import { openStore, type Store } from '../platform/clickhouse/store.ts';
 import { loadConfig, type Config } from '../platform/config.ts';
 import { endOffsets, lagBefore } from '../platform/kafka/lag.ts';
-import { stopLocalBroker } from '../platform/kafka/localBroker.ts';
+import { localBrokerStatus, stopLocalBroker } from '../platform/kafka/localBroker.ts';
 import { connectKafka, foldStages, rawIngest, type Connected } from '../pipeline/compose.ts';
 import { takeSimulated } from '../producers/simulator/simulate.ts';
 import { DEFAULT_PARAMS } from '../processors/params.ts';
@@ -113,6 +113,18 @@ async function plainClient(base: Config) {
   return createClient({ connection: createChdbConnection({ path: base.clickhousePath }) } as Parameters<typeof createClient>[0]);
 }
 
+/** Bare kafkajs produce, RUNS times, each into fresh topics (whose names go to `topics`); per-run rates. */
+function produceRates(c: Connected, base: Config, messages: { key: string; value: Buffer }[], topics: string[] = []): Promise<number[]> {
+  return rates(N, async (run) => {
+    const cfg = freshTopics(base, `bare${run}`);
+    await connectKafka(cfg, log);
+    topics.push(cfg.touchpointsTopic);
+    const t = performance.now();
+    await produceBare(c.kafka, cfg.touchpointsTopic, messages);
+    return performance.now() - t;
+  });
+}
+
 async function baselines(c: Connected, base: Config, store: Store, events: TouchpointEvent[], messages: { key: string; value: Buffer }[]) {
   const naiveClient = await plainClient(base);
   const registry = c.registry;
@@ -124,14 +136,7 @@ async function baselines(c: Connected, base: Config, store: Store, events: Touch
   out(`avsc decode alone: median ${fmt(median(decode))} ev/s (${runsOf(decode)})`);
 
   const topics: string[] = [];
-  const produce = await rates(N, async (run) => {
-    const cfg = freshTopics(base, `bare${run}`);
-    await connectKafka(cfg, log);
-    topics.push(cfg.touchpointsTopic);
-    const t = performance.now();
-    await produceBare(c.kafka, cfg.touchpointsTopic, messages);
-    return performance.now() - t;
-  });
+  const produce = await produceRates(c, base, messages, topics);
   out(`kafkajs produce alone: median ${fmt(median(produce))} msg/s (${runsOf(produce)})`);
   const consume = await rates(N, async (run) => consumeBare(c.kafka, topics[run - 1] as string, N));
   out(`kafkajs consume alone: median ${fmt(median(consume))} msg/s (${runsOf(consume)})`);
@@ -209,13 +214,14 @@ async function endToEnd(base: Config, store: Store, messages: { key: string; val
   await Promise.all([ingest.start(), folds.start()]);
   const t = performance.now();
   const cpu0 = process.cpuUsage();
-  const broker0 = brokerCpuMs(base);
+  const brokerPid = (await localBrokerStatus(base)).pid;
+  const broker0 = brokerCpuMs(brokerPid);
   await produceBare(c.kafka, config.touchpointsTopic, messages);
   // Done once the raw rows are stored and the metric stage has consumed and checkpointed every message (the thread reports a few times a second).
   while (ingest.stats.touchpointRows < messages.length || folds.metrics.stats.consumed < messages.length) await sleep(10);
   const ms = performance.now() - t;
   const cpu = process.cpuUsage(cpu0);
-  const brokerMs = brokerCpuMs(base) - broker0;
+  const brokerMs = brokerCpuMs(brokerPid) - broker0;
   const m = folds.metrics;
   out(`  run ${run}${threads ? ' (stage thread)' : ' (one thread)'}: ${fmt((messages.length * 1000) / ms)} ev/s (raw: decode ${fmt(ingest.stats.ms.decode)} ms, insert ${fmt(ingest.stats.ms.insert)} ms, ${fmt(ingest.timing.rounds)} rounds; metrics: folds ${fmt(m.stats.ms.folds)} ms, rows+state store ${fmt(m.timing.ms.store)} ms, commit ${fmt(m.timing.ms.commit)} ms, ${fmt(m.timing.rounds)} rounds); this process used ${fmt((cpu.user + cpu.system) / 1000)} ms of CPU (${((cpu.user + cpu.system) / 1000 / ms).toFixed(2)} cores), the producer's share included; the local broker ${Number.isNaN(brokerMs) ? '-' : fmt(brokerMs)} ms`);
   await folds.stop();
@@ -231,10 +237,10 @@ function spawnCx(args: string[], env: NodeJS.ProcessEnv): { child: ChildProcess;
   return { child, output, exit: new Promise((r) => child.once('exit', r)) };
 }
 
-/** CPU time (ms) the local broker's process has used so far; NaN when the broker is not the project's own. */
-function brokerCpuMs(config: Config): number {
+/** CPU time (ms) the local broker's process (pid) has used so far; NaN without one (a broker that is not the project's own). */
+function brokerCpuMs(pid: number | undefined): number {
+  if (pid === undefined) return Number.NaN;
   try {
-    const pid = readFileSync(join(config.localKafkaDir, 'broker.pid'), 'utf8').trim();
     const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
     return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
   } catch {
@@ -385,38 +391,31 @@ async function main(): Promise<void> {
   const messages = events.map((e) => ({ key: e.customer_id, value: registry.encode(TOUCHPOINT_EVENT, e), partition: partitionOf(e.customer_id) }));
   out(`cx bench, the limits: ${fmt(N)} simulated TouchpointEvents (seed 7, 20,000 customers), ${RUNS} runs of each figure, medians; Kafka ${first.brokers.join(',')}, ClickHouse ${store.where}`);
 
-  if (process.env.BENCH_ONLY === 'freshness') {
-    await freshness(base, store, registry);
+  const bare = messages.map(({ key, value }) => ({ key, value }));
+  try {
+    const only = process.env.BENCH_ONLY;
+    if (only === 'freshness') await freshness(base, store, registry);
+    else if (only === 'scaling') await scaling(base, bare);
+    else if (only === 'e2e') {
+      // P2 alone: the end-to-end runs beside kafkajs produce alone, in the same run (CX_STAGE_THREADS as configured).
+      const produce = await produceRates(first, base, bare);
+      const e2e = await rates(N, (run) => endToEnd(base, store, bare, run, base.stageThreads !== 0));
+      out(`P2: end to end median ${fmt(median(e2e))} ev/s (${runsOf(e2e)}); kafkajs produce alone ${fmt(median(produce))} msg/s (${runsOf(produce)}); ratio ${ratio(median(e2e), median(produce))}`);
+    } else await everything(first, base, store, registry, events, messages, bare);
+  } finally {
     await store.close();
     if (first.startedBroker) await stopLocalBroker(base);
-    return;
   }
-  if (process.env.BENCH_ONLY === 'scaling') {
-    await scaling(base, messages.map(({ key, value }) => ({ key, value })));
-    await store.close();
-    if (first.startedBroker) await stopLocalBroker(base);
-    return;
-  }
-  if (process.env.BENCH_ONLY === 'e2e') {
-    // P2 alone: the end-to-end runs beside kafkajs produce alone, in the same run.
-    const produce = await rates(N, async (run) => {
-      const cfg = freshTopics(base, `bare${run}`);
-      await connectKafka(cfg, log);
-      const t = performance.now();
-      await produceBare(first.kafka, cfg.touchpointsTopic, messages.map(({ key, value }) => ({ key, value })));
-      return performance.now() - t;
-    });
-    const e2e = await rates(N, (run) => endToEnd(base, store, messages.map(({ key, value }) => ({ key, value })), run, process.env.CX_STAGE_THREADS !== '0'));
-    out(`P2: end to end median ${fmt(median(e2e))} ev/s (${runsOf(e2e)}); kafkajs produce alone ${fmt(median(produce))} msg/s (${runsOf(produce)}); ratio ${ratio(median(e2e), median(produce))}`);
-    await store.close();
-    if (first.startedBroker) await stopLocalBroker(base);
-    return;
-  }
+}
+
+async function everything(
+  first: Connected, base: Config, store: Store, registry: SchemaRegistry, events: TouchpointEvent[],
+  messages: { key: string; value: Buffer; partition: number }[], bare: { key: string; value: Buffer }[],
+): Promise<void> {
   const b = await baselines(first, base, store, events, messages);
   const p1 = inProcess(registry, messages);
   const p4 = stateFigures(registry);
   out('end to end, all stages in one process (raw ingestion, metric folds, live stool, alerts):');
-  const bare = messages.map(({ key, value }) => ({ key, value }));
   const p2 = await rates(N, (run) => endToEnd(base, store, bare, run, true));
   out(`end to end: median ${fmt(median(p2))} ev/s (${runsOf(p2)})`);
   const oneThread = await rates(N, (run) => endToEnd(base, store, bare, run, false));
@@ -440,8 +439,6 @@ async function main(): Promise<void> {
   const line = (r: string[]) => r.map((x, k) => x.padEnd(w[k] as number)).join(' ');
   out(line(['figure', 'value (median)', 'baseline in the same run', 'ratio', 'target']));
   for (const r of table) out(line([r.figure, r.value, r.baseline, r.ratio, r.target]));
-  await store.close();
-  if (first.startedBroker) await stopLocalBroker(base);
 }
 
 /** Scaling: the same events through worker processes sharing one store server. */
