@@ -15,11 +15,14 @@
  * prints the CPU this process and the local broker used: the machine's two cores are
  * the limit, so CPU per event is the figure to move.
  *
- * One figure alone: BENCH_ONLY=e2e (P2 beside kafkajs produce), freshness (P3), scaling.
+ * - the P2 ceiling: the CPU per event of the work no design can skip (produce, consume,
+ *   decode + validate + fold, the raw row's insert), measured in the same run, on every core.
+ *
+ * One figure alone: BENCH_ONLY=e2e (P2 beside kafkajs produce), floor (the P2 ceiling), freshness (P3), scaling.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createClient } from '@clickhouse/client';
@@ -62,6 +65,30 @@ async function rates(items: number, f: (run: number) => Promise<number | void>):
     r.push((items * 1000) / (typeof ms === 'number' ? ms : performance.now() - t));
   }
   return r;
+}
+
+/**
+ * CPU (µs) per item of what `f` runs, this process (every thread: chdb's too) and the
+ * local broker together, per run; run with `rates` to time the same runs.
+ */
+function cpuMeter(items: number, brokerPid: number | undefined) {
+  const perItem: number[] = [];
+  return {
+    perItem,
+    /** Wraps a run of `rates`: returns what `f` returns. */
+    async run<T>(f: () => Promise<T>): Promise<T> {
+      const c0 = process.cpuUsage();
+      const b0 = brokerCpuMs(brokerPid);
+      const r = await f();
+      const c = process.cpuUsage(c0);
+      const broker = brokerCpuMs(brokerPid) - b0;
+      perItem.push((c.user + c.system + (Number.isNaN(broker) ? 0 : broker * 1000)) / items);
+      return r;
+    },
+    get median(): number {
+      return median(perItem);
+    },
+  };
 }
 
 function simulated(customers: number, count: number, rate: number, seed = 7): TouchpointEvent[] {
@@ -114,19 +141,21 @@ async function plainClient(base: Config) {
 }
 
 /** Bare kafkajs produce, RUNS times, each into fresh topics (whose names go to `topics`); per-run rates. */
-function produceRates(c: Connected, base: Config, messages: { key: string; value: Buffer }[], topics: string[] = []): Promise<number[]> {
+function produceRates(c: Connected, base: Config, messages: { key: string; value: Buffer }[], topics: string[] = [], cpu?: ReturnType<typeof cpuMeter>): Promise<number[]> {
   return rates(N, async (run) => {
     const cfg = freshTopics(base, `bare${run}`);
     await connectKafka(cfg, log);
     topics.push(cfg.touchpointsTopic);
     const t = performance.now();
-    await produceBare(c.kafka, cfg.touchpointsTopic, messages);
+    await (cpu ? cpu.run(() => produceBare(c.kafka, cfg.touchpointsTopic, messages)) : produceBare(c.kafka, cfg.touchpointsTopic, messages));
     return performance.now() - t;
   });
 }
 
 async function baselines(c: Connected, base: Config, store: Store, events: TouchpointEvent[], messages: { key: string; value: Buffer }[]) {
   const naiveClient = await plainClient(base);
+  const brokerPid = (await localBrokerStatus(base)).pid;
+  const cpu = { produce: cpuMeter(N, brokerPid), consume: cpuMeter(N, brokerPid), sink: cpuMeter(N, brokerPid) };
   const registry = c.registry;
   const type = registry.latest(TOUCHPOINT_EVENT).type;
   const bodies = messages.map((m) => m.value.subarray(10));
@@ -136,9 +165,9 @@ async function baselines(c: Connected, base: Config, store: Store, events: Touch
   out(`avsc decode alone: median ${fmt(median(decode))} ev/s (${runsOf(decode)})`);
 
   const topics: string[] = [];
-  const produce = await produceRates(c, base, messages, topics);
+  const produce = await produceRates(c, base, messages, topics, cpu.produce);
   out(`kafkajs produce alone: median ${fmt(median(produce))} msg/s (${runsOf(produce)})`);
-  const consume = await rates(N, async (run) => consumeBare(c.kafka, topics[run - 1] as string, N));
+  const consume = await rates(N, async (run) => cpu.consume.run(() => consumeBare(c.kafka, topics[run - 1] as string, N)));
   out(`kafkajs consume alone: median ${fmt(median(consume))} msg/s (${runsOf(consume)})`);
 
   const rows = events.map((e, i) => touchpointRow(e, 1, { cluster: 'bench', topic: 't', partition: i % 6, offset: String(i), key: null, value: null }, Date.now()));
@@ -155,12 +184,18 @@ async function baselines(c: Connected, base: Config, store: Store, events: Touch
     const s = { ...store, database: db } as Store;
     await migrate(s);
     const t = performance.now();
-    for (let i = 0; i < rows.length; i += 10_000) await s.insert(`${db}.touchpoint_events`, rows.slice(i, i + 10_000), `sink:${run}:${i}`);
+    await cpu.sink.run(async () => {
+      for (let i = 0; i < rows.length; i += 10_000) await s.insert(`${db}.touchpoint_events`, rows.slice(i, i + 10_000), `sink:${run}:${i}`);
+    });
     return performance.now() - t;
   });
   await naiveClient.close();
   out(`@clickhouse/client JSONEachRow insert into the engine (10k rows an insert): median ${fmt(median(naive))} rows/s (${runsOf(naive)}); the store's insert: ${fmt(median(sink))} rows/s (${runsOf(sink)})`);
-  return { decode: median(decode), produce: median(produce), consume: median(consume), naive: median(naive), sink: median(sink) };
+  out(`CPU per event (this process and the broker): produce ${cpu.produce.median.toFixed(1)} µs, consume ${cpu.consume.median.toFixed(1)} µs, the store's insert of its raw row ${cpu.sink.median.toFixed(1)} µs`);
+  return {
+    decode: median(decode), produce: median(produce), consume: median(consume), naive: median(naive), sink: median(sink),
+    cpuUs: { produce: cpu.produce.median, consume: cpu.consume.median, sink: cpu.sink.median },
+  };
 }
 
 function inProcess(registry: SchemaRegistry, messages: { key: string; value: Buffer; partition: number }[]): number {
@@ -180,6 +215,25 @@ function inProcess(registry: SchemaRegistry, messages: { key: string; value: Buf
   }
   out(`in-process decode + validate + all folds: median ${fmt(median(r))} ev/s (${runsOf(r)})`);
   return median(r);
+}
+
+/**
+ * The most any design could reach end to end on this machine: the CPU of the work it
+ * cannot skip, measured above in this run, spread over every core. Each event is
+ * produced once, consumed at least once, decoded, validated and folded once, and its
+ * raw row inserted once; result rows, checkpoints, commits and ClickHouse's merges
+ * come on top, so this is a ceiling, not a forecast.
+ */
+function p2Floor(b: { produce: number; cpuUs: { produce: number; consume: number; sink: number } }, p1: number): { ceiling: number } {
+  const folds = 1e6 / p1;
+  const us = b.cpuUs.produce + b.cpuUs.consume + b.cpuUs.sink + folds;
+  const cores = availableParallelism();
+  const ceiling = (cores * 1e6) / us;
+  out(
+    `P2 floor: produce ${b.cpuUs.produce.toFixed(1)} + consume ${b.cpuUs.consume.toFixed(1)} + raw row insert ${b.cpuUs.sink.toFixed(1)} + decode, validate and fold ${folds.toFixed(1)} ` +
+      `= ${us.toFixed(1)} µs of CPU per event; on ${cores} cores at most ${fmt(ceiling)} ev/s, ${ratio(ceiling, b.produce)} of kafkajs produce alone (target 0.5)`,
+  );
+  return { ceiling };
 }
 
 /** P4: checkpoint bytes per active customer at 100k customers, and the restore of them. */
@@ -396,6 +450,7 @@ async function main(): Promise<void> {
     const only = process.env.BENCH_ONLY;
     if (only === 'freshness') await freshness(base, store, registry);
     else if (only === 'scaling') await scaling(base, bare);
+    else if (only === 'floor') p2Floor(await baselines(first, base, store, events, messages), inProcess(registry, messages));
     else if (only === 'e2e') {
       // P2 alone: the end-to-end runs beside kafkajs produce alone, in the same run (CX_STAGE_THREADS as configured).
       const produce = await produceRates(first, base, bare);
@@ -414,6 +469,7 @@ async function everything(
 ): Promise<void> {
   const b = await baselines(first, base, store, events, messages);
   const p1 = inProcess(registry, messages);
+  const floor = p2Floor(b, p1);
   const p4 = stateFigures(registry);
   out('end to end, all stages in one process (raw ingestion, metric folds, live stool, alerts):');
   const p2 = await rates(N, (run) => endToEnd(base, store, bare, run, true));
@@ -425,6 +481,7 @@ async function everything(
   table.push(
     { figure: 'P1 decode + validate + all folds, in process', value: `${fmt(p1)} ev/s`, baseline: `avsc decode ${fmt(b.decode)} ev/s`, ratio: ratio(p1, b.decode), target: '>= 0.333' },
     { figure: 'P2 end to end, all stages', value: `${fmt(median(p2))} ev/s`, baseline: `kafkajs produce ${fmt(b.produce)} msg/s`, ratio: ratio(median(p2), b.produce), target: '>= 0.5' },
+    { figure: 'P2 ceiling: the CPU floor on both cores', value: `${fmt(floor.ceiling)} ev/s`, baseline: `kafkajs produce ${fmt(b.produce)} msg/s`, ratio: ratio(floor.ceiling, b.produce), target: '' },
     { figure: `P3 produce -> row visible, p99 at ${fmt(FRESH_RATE)} ev/s`, value: `${fmt(fresh.rowP99)} ms${fresh.kept ? '' : ' (rate not kept)'}`, baseline: '', ratio: '', target: '<= 2,000 ms' },
     { figure: 'P3 minute closed -> results visible, worst', value: Number.isNaN(fresh.resultP99) ? '-' : `${fmt(fresh.resultP99)} ms`, baseline: '', ratio: '', target: '<= 2,000 ms' },
     { figure: 'P4 state per active customer', value: `${fmt(p4.bytes)} B at ${fmt(p4.customers)} customers; restore ${fmt(p4.restoreMs)} ms/100k`, baseline: '', ratio: '', target: '<= 300 B' },

@@ -87,7 +87,7 @@ async function runAll(names: string[], jobs: number, drive: Drive): Promise<Map<
     for (let name = queue.shift(); name !== undefined; name = queue.shift()) {
       const r = await inChild(name, drive);
       results.set(name, r);
-      process.stderr.write(`  ${name} done: ${fmt(r.events)} events in ${r.seconds.toFixed(0)} s (${r.phases.map(([p, s]) => `${p} ${s.toFixed(1)} s`).join(', ')})\n`);
+      process.stderr.write(`  ${name} done: ${fmt(r.events)} events in ${r.seconds.toFixed(0)} s (${r.phases.map(([p, s]) => `${p} ${s.toFixed(1)} s`).join(', ')}; metrics worker ms: ${Object.entries(r.metricsMs).map(([k, v]) => `${k} ${fmt(v)}`).join(', ')}, ${fmt(r.rounds)} rounds)\n`);
     }
   };
   await Promise.all(Array.from({ length: Math.min(jobs, names.length) }, lane));

@@ -43,10 +43,63 @@ const BACK_REFERENCE = 1;
 const UUID = 2;
 const UTF16 = 3;
 
-const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
-const isLowerUuid = (s: string): boolean => s.length === 36 && /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(s);
+/*
+ * UUIDs go through a 36-byte scratch buffer, copied and read natively: a string's
+ * characters one by one (charCodeAt, string concatenation) cost several times more,
+ * and a customer's dedup window holds dozens of ids.
+ */
+const uuidBytes = Buffer.alloc(36);
+/** Hex digit value of a byte (-1: not a lower-case hex digit). */
+const HEX_VALUE = new Int8Array(256).fill(-1);
+for (let i = 0; i < 16; i++) HEX_VALUE[i.toString(16).charCodeAt(0)] = i;
+/** The two lower-case hex digits of a byte, as character codes. */
+const HEX_CODES = Array.from({ length: 256 }, (_, i) => [i.toString(16).padStart(2, '0').charCodeAt(0), i.toString(16).padStart(2, '0').charCodeAt(1)] as const);
+/** Where the dashes of 8-4-4-4-12 are. */
+const isDash = (c: number): boolean => c === 8 || c === 13 || c === 18 || c === 23;
+
+/**
+ * A lower-case UUID (8-4-4-4-12 hex digits) packed into 16 bytes of `out` at `at`;
+ * false (nothing written) when `s` is not one.
+ */
+function packLowerUuid(s: string, out: Buffer, at: number): boolean {
+  // 36 characters in 36 UTF-8 bytes: all ASCII, so the latin1 copy below is exact.
+  if (s.length !== 36 || Buffer.byteLength(s, 'utf8') !== 36) return false;
+  const b = uuidBytes;
+  b.write(s, 0, 36, 'latin1');
+  if (b[8] !== 45 || b[13] !== 45 || b[18] !== 45 || b[23] !== 45) return false;
+  let k = at;
+  for (let c = 0; c < 36; c += 2) {
+    if (isDash(c)) c++;
+    const hi = HEX_VALUE[b[c] as number] as number;
+    const lo = HEX_VALUE[b[c + 1] as number] as number;
+    if ((hi | lo) < 0) return false;
+    out[k++] = hi * 16 + lo;
+  }
+  return true;
+}
+
+/** The lower-case UUID text of 16 bytes. */
+function unpackUuid(bytes: Buffer): string {
+  const b = uuidBytes;
+  let c = 0;
+  for (let i = 0; i < 16; i++) {
+    if (isDash(c)) b[c++] = 45;
+    const [hi, lo] = HEX_CODES[bytes[i] as number] as readonly [number, number];
+    b[c++] = hi;
+    b[c++] = lo;
+  }
+  return b.toString('latin1', 0, 36);
+}
+
 const LONE_SURROGATE = /\p{Cs}/u;
-const hexDigit = (c: number): number => (c <= 57 ? c - 48 : c - 87);
+/** Whether a lone surrogate is in `s` (a pair is one character, which UTF-8 keeps); the expression only when a surrogate is there at all. */
+function hasLoneSurrogate(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0xd800 && c <= 0xdfff) return LONE_SURROGATE.test(s);
+  }
+  return false;
+}
 
 /** Exactly n/32 for a number in the short form (see `num`). */
 const SHORT_LIMIT = 2 ** 40;
@@ -56,12 +109,13 @@ class RecordWriter {
   private view = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.length);
   private n = 0;
   private cursor = 0;
-  private readonly strings: string[] = [];
+  /** Each string written so far in this record -> its index (a customer's dedup window alone holds hundreds: a scan cost n² compares). */
+  private readonly strings = new Map<string, number>();
 
   reset(): void {
     this.n = 0;
     this.cursor = 0;
-    this.strings.length = 0;
+    this.strings.clear();
   }
 
   private room(k: number): void {
@@ -116,19 +170,17 @@ class RecordWriter {
   }
 
   str(s: string): void {
-    const i = this.strings.indexOf(s);
-    if (i >= 0) return this.uint(i * 4 + BACK_REFERENCE);
-    this.strings.push(s);
-    if (isLowerUuid(s)) {
-      this.uint(UUID);
-      this.room(16);
-      for (let c = 0; c < 36; c++) {
-        if (c === 8 || c === 13 || c === 18 || c === 23) continue;
-        this.buf[this.n++] = hexDigit(s.charCodeAt(c)) * 16 + hexDigit(s.charCodeAt(++c));
-      }
+    const i = this.strings.get(s);
+    if (i !== undefined) return this.uint(i * 4 + BACK_REFERENCE);
+    this.strings.set(s, this.strings.size);
+    // The tag's one byte, then 16 for the UUID; a string that is no UUID takes the tag back.
+    this.room(17);
+    if (packLowerUuid(s, this.buf, this.n + 1)) {
+      this.buf[this.n] = UUID;
+      this.n += 17;
       return;
     }
-    if (!LONE_SURROGATE.test(s)) {
+    if (!hasLoneSurrogate(s)) {
       const bytes = Buffer.byteLength(s, 'utf8');
       this.uint(bytes * 4 + LITERAL);
       this.room(bytes);
@@ -206,9 +258,7 @@ class RecordReader {
     }
     let s: string;
     if (kind === UUID) {
-      const b = this.bytes(16);
-      s = '';
-      for (let i = 0; i < 16; i++) s += (i === 4 || i === 6 || i === 8 || i === 10 ? '-' : '') + HEX[b[i] as number];
+      s = unpackUuid(this.bytes(16));
     } else if (kind === LITERAL) s = this.bytes(k).toString('utf8');
     else {
       const b = this.bytes(k * 2);
@@ -323,12 +373,23 @@ export function encodeCustomer(s: CustomerState): string {
     writeJourney(w, j);
   }
   // The window in event-time order (then id): the same record whatever order the ids arrived in.
-  const order = s.seenIds.map((_, i) => i);
-  if (order.length > 1) order.sort((a, b) => (s.seenAt[a] as number) - (s.seenAt[b] as number) || ((s.seenIds[a] as string) < (s.seenIds[b] as string) ? -1 : 1));
-  w.uint(order.length);
-  for (const i of order) {
-    w.time(s.seenAt[i] as number);
-    w.str(s.seenIds[i] as string);
+  const ids = s.seenIds;
+  const at = s.seenAt;
+  const before = (a: number, b: number) => (at[a] as number) - (at[b] as number) || ((ids[a] as string) < (ids[b] as string) ? -1 : 1);
+  // Ids arrive mostly in event-time order already: sort (a list of indices) only when they did not.
+  let inOrder = true;
+  for (let i = 1; i < ids.length && inOrder; i++) inOrder = before(i - 1, i) < 0;
+  w.uint(ids.length);
+  if (inOrder) {
+    for (let i = 0; i < ids.length; i++) {
+      w.time(at[i] as number);
+      w.str(ids[i] as string);
+    }
+  } else {
+    for (const i of ids.map((_, k) => k).sort(before)) {
+      w.time(at[i] as number);
+      w.str(ids[i] as string);
+    }
   }
   return w.text();
 }
