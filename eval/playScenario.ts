@@ -14,15 +14,17 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
+import type { z } from 'zod';
+import { describeIssues, TOUCHPOINT_EVENT, touchpointEventSchema } from '../schemas/contracts.ts';
+import { acceptTouchpoint } from '../schemas/validate.ts';
 import type { Config } from '../platform/config.ts';
 import { consumerOptions } from '../platform/kafka/groupMember.ts';
 import { consumerLag } from '../platform/kafka/lag.ts';
 import { createLogger } from '../platform/log.ts';
-import { alertStage, connectKafka, connectProducer, metricParams, openMigratedStore, type Connected } from '../pipeline/compose.ts';
+import { alertStage, connectKafka, metricParams, openMigratedStore, type Connected } from '../pipeline/compose.ts';
 import { MetricsWorker } from '../processors/runtime/metricsWorker.ts';
 import type { Store } from '../platform/clickhouse/store.ts';
 import type { Logger } from '../platform/log.ts';
-import { SimulationRun } from '../producers/simulator/run.ts';
 import type { Scenario } from '../producers/simulator/scenario.ts';
 import { groundTruth, simulate, type SimEvent } from '../producers/simulator/simulate.ts';
 import { scoreAlerts, type OpenedAlert, type ScenarioScore } from './scoreAlerts.ts';
@@ -68,13 +70,55 @@ export interface ScenarioResult {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** What `playTouchpoints` has sent so far. */
+interface PlayStats {
+  touchpoints: number;
+  /** Event time of the last event sent. */
+  eventTime?: number;
+}
+
+/** Messages in one produce request. */
+const PLAY_BATCH = 5_000;
+
 /**
- * The scenario's touchpoint events: its journey outcomes feed the calibration, which
- * nothing here reads, so they are not sent. The simulator makes them all the same, so
- * the touchpoints are the very ones a full run sends.
+ * The scenario's touchpoint events onto the topic, as a bulk loader sends them: each
+ * checked against the contract (the hot-path validator) and encoded as the SDK
+ * encodes it, keyed by customer, so kafkajs's default partitioner puts it on the
+ * partition the SDK would, in batches of 5,000 (one in flight, in order) acknowledged by
+ * every replica. The SDK's per-event acknowledgement (an idempotent producer, one request in
+ * flight) cost more than the folds; nothing here needs it, and the topic's end
+ * offsets are checked against the count sent afterwards. Journey outcomes feed the
+ * calibration, which nothing here reads, so they are not sent; the simulator makes them
+ * all the same, so the touchpoints are the very ones a full run sends.
  */
-function* touchpointsOf(events: Iterable<SimEvent>): Generator<SimEvent> {
-  for (const e of events) if (e.kind === 'touchpoint') yield e;
+async function playTouchpoints(c: Connected, topic: string, events: Iterable<SimEvent>, stats: PlayStats): Promise<void> {
+  // kafkajs's own retries (a few, then the eval fails): not idempotent, so not retried forever.
+  const producer = c.kafka.producer();
+  await producer.connect();
+  try {
+    // One request in flight while the next batch is made: two sends at once can land out of order (the second
+    // overtaking the first inside kafkajs), and a batch spans more event time than the lateness, so events would be late.
+    let inFlight: Promise<unknown> = Promise.resolve();
+    let batch: { key: string; value: Buffer }[] = [];
+    const flush = async () => {
+      if (batch.length === 0) return;
+      await inFlight;
+      inFlight = producer.send({ topic, acks: -1, messages: batch });
+      batch = [];
+    };
+    for (const e of events) {
+      if (e.kind !== 'touchpoint') continue;
+      const event = acceptTouchpoint(e.event);
+      if (!event) throw new Error(`the simulator made an invalid TouchpointEvent ${e.event.event_id}: ${describeIssues(touchpointEventSchema.safeParse(e.event).error as z.ZodError)}`);
+      batch.push({ key: event.customer_id, value: c.registry.encode(TOUCHPOINT_EVENT, event) });
+      stats.touchpoints++;
+      stats.eventTime = event.occurred_at;
+      if (batch.length >= PLAY_BATCH) await flush();
+    }
+    await flush();
+    await inFlight;
+  } finally {
+  }
 }
 
 /** The metrics worker as `cx process` builds it (pipeline/compose.ts), with the eval's chunks and fetches large enough to fill them. */
@@ -108,7 +152,6 @@ export async function playScenario(base: Config, scenario: Scenario, drive: Driv
   const store = await openMigratedStore(config, log);
   const metrics = metricsWorker(config, kafka, store, log, drive);
   const alerts = alertStage(config, kafka, store, log);
-  const producer = await connectProducer(config, kafka);
   const admin = kafka.kafka.admin();
   await admin.connect();
   const phases: [string, number][] = [];
@@ -120,15 +163,16 @@ export async function playScenario(base: Config, scenario: Scenario, drive: Driv
   };
   phase('setup');
   const fmt = (n: number) => n.toLocaleString('en-US');
-  const run = new SimulationRun(producer, touchpointsOf(simulate({ scenario })), { garbageTopic: config.touchpointsTopic });
+  const run = { stats: { touchpoints: 0 } as PlayStats };
   const ticker = setInterval(() => {
     const at = run.stats.eventTime ? new Date(run.stats.eventTime).toISOString().slice(0, 16) : '-';
     progress(`${scenario.name}: sent ${fmt(run.stats.touchpoints)} (event time ${at}) · folded ${fmt(metrics.stats.released)} · alert minutes ${fmt(alerts.stats.minutes)} · ${Math.round((Date.now() - tSetup) / 1000)} s`);
   }, 1000);
   try {
     try {
-      await run.start();
-      if (run.stats.failures) throw new Error(`${run.stats.failures} events could not be sent to Kafka (last: ${run.stats.lastError})`);
+      await playTouchpoints(kafka, config.touchpointsTopic, simulate({ scenario }), run.stats);
+      const onTopic = (await admin.fetchTopicOffsets(config.touchpointsTopic)).reduce((n, o) => n + Number(o.high) - Number(o.low), 0);
+      if (onTopic !== run.stats.touchpoints) throw new Error(`sent ${run.stats.touchpoints} touchpoint events, but ${config.touchpointsTopic} holds ${onTopic}: the scores would not be the scenario's`);
       phase('simulate+produce');
       await alerts.start();
       await metrics.start();
@@ -169,7 +213,6 @@ export async function playScenario(base: Config, scenario: Scenario, drive: Driv
       rounds: metrics.timing.rounds,
     };
   } finally {
-    await producer.disconnect().catch(() => undefined);
     await alerts.stop().catch(() => undefined);
     await metrics.stop().catch(() => undefined);
     await admin.deleteTopics({ topics: [config.touchpointsTopic, config.outcomesTopic, config.deadLetterTopic, config.alertsTopic] }).catch(() => undefined);
