@@ -84,8 +84,8 @@ const PLAY_BATCH = 5_000;
  * The scenario's touchpoint events onto the topic, as a bulk loader sends them: each
  * checked against the contract (the hot-path validator) and encoded as the SDK
  * encodes it, keyed by customer, so kafkajs's default partitioner puts it on the
- * partition the SDK would, in batches of 5,000 (one in flight, in order) acknowledged by
- * every replica. The SDK's per-event acknowledgement (an idempotent producer, one request in
+ * partition the SDK would, in batches of 5,000 sent one at a time (in order) and
+ * acknowledged by every replica. The SDK's per-event acknowledgement (an idempotent producer, one request in
  * flight) cost more than the folds; nothing here needs it, and the topic's end
  * offsets are checked against the count sent afterwards. Journey outcomes feed the
  * calibration, which nothing here reads, so they are not sent; the simulator makes them
@@ -96,8 +96,8 @@ async function playTouchpoints(c: Connected, topic: string, events: Iterable<Sim
   const producer = c.kafka.producer();
   await producer.connect();
   try {
-    // One request in flight while the next batch is made: two sends at once can land out of order (the second
-    // overtaking the first inside kafkajs), and a batch spans more event time than the lateness, so events would be late.
+    // One request at a time: two sends at once can land out of order (the second overtaking the first inside
+    // kafkajs: a full run with 8 in flight scored differently), and a batch spans more event time than the lateness.
     let inFlight: Promise<unknown> = Promise.resolve();
     let batch: { key: string; value: Buffer }[] = [];
     const flush = async () => {
@@ -109,7 +109,10 @@ async function playTouchpoints(c: Connected, topic: string, events: Iterable<Sim
     for (const e of events) {
       if (e.kind !== 'touchpoint') continue;
       const event = acceptTouchpoint(e.event);
-      if (!event) throw new Error(`the simulator made an invalid TouchpointEvent ${e.event.event_id}: ${describeIssues(touchpointEventSchema.safeParse(e.event).error as z.ZodError)}`);
+      if (!event) {
+        await inFlight.catch(() => undefined);
+        throw new Error(`the simulator made an invalid TouchpointEvent ${e.event.event_id}: ${describeIssues(touchpointEventSchema.safeParse(e.event).error as z.ZodError)}`);
+      }
       batch.push({ key: event.customer_id, value: c.registry.encode(TOUCHPOINT_EVENT, event) });
       stats.touchpoints++;
       stats.eventTime = event.occurred_at;
@@ -118,6 +121,7 @@ async function playTouchpoints(c: Connected, topic: string, events: Iterable<Sim
     await flush();
     await inFlight;
   } finally {
+    await producer.disconnect().catch(() => undefined);
   }
 }
 

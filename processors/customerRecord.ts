@@ -109,7 +109,7 @@ class RecordWriter {
   private view = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.length);
   private n = 0;
   private cursor = 0;
-  /** Each string written so far in this record -> its index (a customer's dedup window alone holds hundreds: a scan cost n² compares). */
+  /** Each string written so far in this record -> its index (a dedup window may hold up to dedupMaxIds ids: a scan of them for each would be quadratic). */
   private readonly strings = new Map<string, number>();
 
   reset(): void {
