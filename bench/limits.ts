@@ -13,9 +13,9 @@
  * - scaling from one worker to two (the stages split over two processes).
  * Medians of BENCH_RUNS runs (3); figures, never assertions. P1, its ceiling, P2 and P5
  * time their baseline right before each of their runs, and their ratio is the median of
- * the runs' ratios: this machine is shared, and its speed drifts between minutes. Each end-to-end run also
- * prints the CPU this process and the local broker used: the machine's two cores are
- * the limit, so CPU per event is the figure to move.
+ * the runs' ratios: this machine is shared, and its speed drifts between minutes.
+ * Each end-to-end run also prints the CPU this process and the local broker used: the
+ * machine's two cores are the limit, so CPU per event is the figure to move.
  *
  * - the P1 ceiling: the folds' skeleton (decode + validate, event-time order, the
  *   customer's lookup, one per-minute aggregate, no other fold) against avsc decode;
