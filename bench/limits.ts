@@ -208,12 +208,7 @@ async function baselines(c: Connected, base: Config, store: Store, events: Touch
   const naiveClient = await plainClient(base);
   const brokerPid = (await localBrokerStatus(base)).pid;
   const cpu = { produce: cpuMeter(N, brokerPid), consume: cpuMeter(N, brokerPid), sink: cpuMeter(N, brokerPid) };
-  const registry = c.registry;
-  const type = registry.latest(TOUCHPOINT_EVENT).type;
-  const bodies = messages.map((m) => m.value.subarray(10));
-  const decode = await rates(N, async () => {
-    for (const b of bodies) type.fromBuffer(b);
-  });
+  const decode = Array.from({ length: RUNS }, () => bareDecode(c.registry, messages));
   out(`avsc decode alone: median ${fmt(median(decode))} ev/s (${runsOf(decode)})`);
 
   const topics: string[] = [];
@@ -249,8 +244,17 @@ async function baselines(c: Connected, base: Config, store: Store, events: Touch
   out(`CPU per event (this process and the broker): produce ${cpu.produce.median.toFixed(1)} µs, consume ${cpu.consume.median.toFixed(1)} µs, the store's insert of its raw row ${cpu.sink.median.toFixed(1)} µs`);
   return {
     decode: median(decode), produce: median(produce), consume: median(consume), naive: median(naive), sink: median(sink), sinkRatio: sinkVsNaive.ratio,
-    cpuUs: { produce: cpu.produce.median, consume: cpu.consume.median, sink: cpu.sink.median },
+    cpuUs: { produce: cpu.produce.median, consume: cpu.consume.median, sink: cpu.sink.median }, brokerPid,
   };
+}
+
+/** Decodes messages [from, end) and folds them into their partition's metrics (offset: the message's index). */
+function foldRange(registry: SchemaRegistry, messages: { value: Buffer; partition: number }[], parts: PartitionMetrics[], outs: MetricOutputs[], from: number, end: number): void {
+  for (let i = from; i < end; i++) {
+    const m = messages[i] as { value: Buffer; partition: number };
+    const event = decodeTouchpoint(registry, m.value);
+    if (event) (parts[m.partition] as PartitionMetrics).arrive(touchOf(event), String(i), outs[m.partition] as MetricOutputs);
+  }
 }
 
 /** P1, each run beside a pass of bare avsc decode. */
@@ -261,11 +265,10 @@ async function inProcess(registry: SchemaRegistry, messages: { key: string; valu
       const parts = Array.from({ length: 6 }, () => new PartitionMetrics(DEFAULT_PARAMS));
       let outs = parts.map(() => new MetricOutputs());
       const t = performance.now();
-      for (let i = 0; i < messages.length; i++) {
-        if (i % 5000 === 0) outs = parts.map(() => new MetricOutputs());
-        const m = messages[i] as { value: Buffer; partition: number };
-        const event = decodeTouchpoint(registry, m.value);
-        if (event) (parts[m.partition] as PartitionMetrics).arrive(touchOf(event), String(i), outs[m.partition] as MetricOutputs);
+      // Fresh outputs every 5,000 messages, as rounds hand theirs on.
+      for (let from = 0; from < messages.length; from += 5000) {
+        outs = parts.map(() => new MetricOutputs());
+        foldRange(registry, messages, parts, outs, from, Math.min(messages.length, from + 5000));
       }
       for (let p = 0; p < 6; p++) (parts[p] as PartitionMetrics).flush(outs[p] as MetricOutputs);
       return (messages.length * 1000) / (performance.now() - t);
@@ -291,16 +294,16 @@ async function writeCosts(registry: SchemaRegistry, store: Store, messages: { va
     for (let from = 0; from < messages.length; from += ROUND) {
       const outs = parts.map(() => new MetricOutputs());
       const end = Math.min(messages.length, from + ROUND);
-      for (let i = from; i < end; i++) {
-        const m = messages[i] as { value: Buffer; partition: number };
-        const event = decodeTouchpoint(registry, m.value);
-        if (event) (parts[m.partition] as PartitionMetrics).arrive(touchOf(event), String(i), outs[m.partition] as MetricOutputs);
-      }
+      foldRange(registry, messages, parts, outs, from, end);
       if (end === messages.length) parts.forEach((pm, k) => pm.flush(outs[k] as MetricOutputs));
       const results = new Map<string, object[]>();
       const state: object[] = [];
       parts.forEach((pm, partition) => {
-        for (const [table, rows] of Object.entries(resultRows(outs[partition] as MetricOutputs, partition, DEFAULT_PARAMS))) results.set(table, [...(results.get(table) ?? []), ...rows]);
+        for (const [table, rows] of Object.entries(resultRows(outs[partition] as MetricOutputs, partition, DEFAULT_PARAMS))) {
+          const all = results.get(table);
+          if (all) all.push(...rows);
+          else results.set(table, rows);
+        }
         const cp = pm.checkpoint();
         const base = { stage: 'metrics', source_cluster: 'bench', source_topic: 't', source_partition: partition, seq: pm.seq.toString(), source_offset: pm.offset.toString(), watermark: cp.watermark };
         state.push({ ...base, key: '', state: cp.meta }, ...cp.customers.map(([key, text]) => ({ ...base, key, state: text })));
@@ -597,7 +600,7 @@ async function main(): Promise<void> {
       const b = await baselines(first, base, store, events, messages);
       const skeleton = await foldSkeleton(registry, messages);
       out(`P1 ceiling: the skeleton is ${skeleton.ratio.toFixed(3)} of avsc decode alone (target for all folds 0.333)`);
-      p2Floor(b, median((await inProcess(registry, messages)).value), await writeCosts(registry, store, messages, (await localBrokerStatus(base)).pid));
+      p2Floor(b, median((await inProcess(registry, messages)).value), await writeCosts(registry, store, messages, b.brokerPid));
     }
     // P2 alone: each end-to-end run beside a bare kafkajs produce (CX_STAGE_THREADS as configured).
     else if (only === 'e2e') await endToEndPaired(first, base, store, bare, base.stageThreads !== 0);
@@ -615,7 +618,7 @@ async function everything(
   const b = await baselines(first, base, store, events, messages);
   const p1 = await inProcess(registry, messages);
   const skeleton = await foldSkeleton(registry, messages);
-  const floor = p2Floor(b, median(p1.value), await writeCosts(registry, store, messages, (await localBrokerStatus(base)).pid));
+  const floor = p2Floor(b, median(p1.value), await writeCosts(registry, store, messages, b.brokerPid));
   const p4 = stateFigures(registry);
   out('end to end, all stages in one process (raw ingestion, metric folds, live stool, alerts):');
   const p2 = await endToEndPaired(first, base, store, bare, true);

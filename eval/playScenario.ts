@@ -167,23 +167,22 @@ export async function playScenario(base: Config, scenario: Scenario, drive: Driv
   };
   phase('setup');
   const fmt = (n: number) => n.toLocaleString('en-US');
-  const run = { stats: { touchpoints: 0 } as PlayStats };
+  const sent: PlayStats = { touchpoints: 0 };
   const ticker = setInterval(() => {
-    const at = run.stats.eventTime ? new Date(run.stats.eventTime).toISOString().slice(0, 16) : '-';
-    progress(`${scenario.name}: sent ${fmt(run.stats.touchpoints)} (event time ${at}) · folded ${fmt(metrics.stats.released)} · alert minutes ${fmt(alerts.stats.minutes)} · ${Math.round((Date.now() - tSetup) / 1000)} s`);
+    const at = sent.eventTime ? new Date(sent.eventTime).toISOString().slice(0, 16) : '-';
+    progress(`${scenario.name}: sent ${fmt(sent.touchpoints)} (event time ${at}) · folded ${fmt(metrics.stats.released)} · alert minutes ${fmt(alerts.stats.minutes)} · ${Math.round((Date.now() - tSetup) / 1000)} s`);
   }, 1000);
   try {
     try {
-      await playTouchpoints(kafka, config.touchpointsTopic, simulate({ scenario }), run.stats);
+      await playTouchpoints(kafka, config.touchpointsTopic, simulate({ scenario }), sent);
       const onTopic = (await admin.fetchTopicOffsets(config.touchpointsTopic)).reduce((n, o) => n + Number(o.high) - Number(o.low), 0);
-      if (onTopic !== run.stats.touchpoints) throw new Error(`sent ${run.stats.touchpoints} touchpoint events, but ${config.touchpointsTopic} holds ${onTopic}: the scores would not be the scenario's`);
+      if (onTopic !== sent.touchpoints) throw new Error(`sent ${sent.touchpoints} touchpoint events, but ${config.touchpointsTopic} holds ${onTopic}: the scores would not be the scenario's`);
       phase('simulate+produce');
       await alerts.start();
       await metrics.start();
-      const sent = run.stats.touchpoints;
       for (;;) {
         const lag = await consumerLag(admin, `${config.consumerGroup}.metrics`, [config.touchpointsTopic]).catch(() => -1);
-        if (lag === 0 && metrics.stats.consumed >= sent) break;
+        if (lag === 0 && metrics.stats.consumed >= sent.touchpoints) break;
         await sleep(200);
       }
       phase('fold+insert');
@@ -208,7 +207,7 @@ export async function playScenario(base: Config, scenario: Scenario, drive: Driv
     phase('score');
     return {
       score: scoreAlerts(groundTruth(scenario), all, Number(tp?.n ?? 0)),
-      events: run.stats.touchpoints,
+      events: sent.touchpoints,
       seconds: (Date.now() - tSetup) / 1000,
       legAlerts: all.filter((a) => a.kind === 'LEG_BELOW_THRESHOLD').length,
       evaluatedTo: Number(tp?.last ?? 0),
