@@ -4,6 +4,7 @@
  * clone; a test fails when it is stale):
  *
  *   alerting/cx-alert-rules.json   the alert rules   -> /etc/grafana/provisioning/alerting
+ *   alerting/cx-notifications.json the contact point and notification policy (same folder)
  *   dashboards/*.json              the dashboards    -> /var/lib/grafana/dashboards
  *
  * Alert rules and dashboards sit in separate folders because Grafana's dashboard
@@ -13,6 +14,7 @@ import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Dashboard } from '@grafana/grafana-foundation-sdk/dashboard';
+import { notificationFile, type RoutingConfig } from './alerts/routing.ts';
 import { alertRuleFile, type AlertRulesConfig } from './alerts/rules.ts';
 import { journeysDashboard } from './journeys.ts';
 import type { KeyDriverConfig } from './keyDrivers.ts';
@@ -21,7 +23,7 @@ import { pipelineDashboard } from './pipeline.ts';
 
 export const BUILD_DIR = fileURLToPath(new URL('./build/', import.meta.url));
 
-export type BuildConfig = AlertRulesConfig & DashboardConfig & KeyDriverConfig;
+export type BuildConfig = AlertRulesConfig & DashboardConfig & KeyDriverConfig & RoutingConfig;
 
 export interface DashboardModel {
   uid: string;
@@ -55,9 +57,12 @@ const json = (value: unknown) => `${JSON.stringify(value, null, 2)}\n`;
 export function renderBuild(config: BuildConfig): BuiltFile[] {
   const rules = alertRuleFile(config);
   const titles = rules.groups.flatMap((g) => g.rules.map((r) => r.title));
+  const routing = notificationFile(config);
+  const contactPoints = routing.contactPoints.map((c) => `${c.name} (${c.receivers.map((r) => r.type).join(', ')})`);
   const panels = (d: Dashboard) => (d.panels ?? []).filter((p) => p.type !== 'row').length;
   return [
     { path: 'alerting/cx-alert-rules.json', text: json(rules), what: `${titles.length} alert rules: ${titles.join(', ')}` },
+    { path: 'alerting/cx-notifications.json', text: json(routing), what: `contact point ${contactPoints.join(', ')} and the notification policy routing the rules to it` },
     ...dashboardModels(config).map((d) => ({ path: `dashboards/${d.uid}.json`, text: json(d.model), what: `dashboard "${d.title}", ${panels(d.model)} panels` })),
   ];
 }

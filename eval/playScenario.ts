@@ -202,11 +202,14 @@ export async function playScenario(base: Config, scenario: Scenario, drive: Driv
       `SELECT kind, channel, touchpoint, leg, toUnixTimestamp64Milli(detected_at) AS detected, toUnixTimestamp64Milli(started_at) AS started
        FROM ${db}.alerts FINAL WHERE status = 'OPENED' ORDER BY detected_at`,
     );
-    const [tp] = await store.query<{ n: number | string; last: number | string }>(`SELECT uniqExact(channel, touchpoint) AS n, toUnixTimestamp(max(minute)) * 1000 AS last FROM ${db}.touchpoint_health WHERE events > 0`);
+    const [tp] = await store.query<{ n: number | string; legs: number | string; channels: number | string; last: number | string }>(
+      `SELECT uniqExact(channel, touchpoint) AS n, uniqExact(leg) AS legs, uniqExact(channel) AS channels, toUnixTimestamp(max(minute)) * 1000 AS last
+       FROM ${db}.touchpoint_health WHERE events > 0`,
+    );
     const all: OpenedAlert[] = opened.map((o) => ({ kind: o.kind, channel: o.channel || null, touchpoint: o.touchpoint || null, leg: o.leg, detectedAt: Number(o.detected), startedAt: Number(o.started) }));
     phase('score');
     return {
-      score: scoreAlerts(groundTruth(scenario), all, Number(tp?.n ?? 0)),
+      score: scoreAlerts(groundTruth(scenario), all, { touchpoints: Number(tp?.n ?? 0), legs: Number(tp?.legs ?? 0), channels: Number(tp?.channels ?? 0) }),
       events: sent.touchpoints,
       seconds: (Date.now() - tSetup) / 1000,
       legAlerts: all.filter((a) => a.kind === 'LEG_BELOW_THRESHOLD').length,

@@ -113,7 +113,7 @@ export async function connectProducer(config: Config, c: Connected): Promise<Tou
 }
 
 /** The alert detectors' parameters, from the one configuration schema. */
-export function alertParams(config: Config): Pick<AlertStageOptions, 'health' | 'legs'> {
+export function alertParams(config: Config): Pick<AlertStageOptions, 'health' | 'legs' | 'traffic'> {
   return {
     health: {
       threshold: config.alertCusumThreshold,
@@ -122,7 +122,14 @@ export function alertParams(config: Config): Pick<AlertStageOptions, 'health' | 
       resolveMinutes: config.alertResolveMinutes,
       updateMinutes: config.alertUpdateMinutes,
     },
-    legs: { stoolThreshold: config.stoolThreshold, resolveMinutes: config.alertResolveMinutes, updateMinutes: config.alertUpdateMinutes },
+    legs: {
+      stoolThreshold: config.stoolThreshold, threshold: config.alertLegThreshold, halfLifeMs: config.alertBaselineHalfLifeHours * HOUR_MS,
+      resolveMinutes: config.alertResolveMinutes, updateMinutes: config.alertUpdateMinutes,
+    },
+    traffic: {
+      threshold: config.alertTrafficThreshold, halfLifeMs: config.alertBaselineHalfLifeHours * HOUR_MS,
+      resolveMinutes: config.alertResolveMinutes, updateMinutes: config.alertUpdateMinutes,
+    },
   };
 }
 
@@ -161,6 +168,7 @@ export function webhookNotifier(config: Config, log: Logger, onAttempt: OnAttemp
   return [new WebhookNotifier({
     url: config.alertWebhookUrl,
     secret: config.alertWebhookSecret,
+    format: config.alertWebhookFormat,
     timeoutMs: config.alertWebhookTimeoutMs,
     maxAttempts: config.alertWebhookMaxAttempts,
     onAttempt,

@@ -92,6 +92,8 @@ export const SETTINGS = {
   // Touchpoint degradation alerts (docs/alerts.md).
   alertCusumThreshold: ['CX_ALERT_CUSUM_THRESHOLD', positiveNumber('a log-likelihood ratio').default(10), 'h: a touchpoint alert opens when its Bernoulli CUSUM (bad visits, p0 against p1 = max(2*p0, p0 + 0.1)) reaches this. Higher: fewer false alarms, slower detection.'],
   alertBaselineHalfLifeHours: ['CX_ALERT_BASELINE_HALF_LIFE_HOURS', positiveNumber('hours').default(24), 'Half-life (event time) of the history a touchpoint\'s baseline bad rate is learned from.'],
+  alertLegThreshold: ['CX_ALERT_LEG_THRESHOLD', positiveNumber('a log-likelihood ratio').default(10), 'h for legs: a leg alert opens when the CUSUM of its experiences (mean E - 0.1 against E) reaches this, with at least 30 experiences of evidence.'],
+  alertTrafficThreshold: ['CX_ALERT_TRAFFIC_THRESHOLD', positiveNumber('a log-likelihood ratio').default(14), 'h for traffic: a silence or traffic-drop alert opens when the Poisson CUSUM (a quarter of the expected visits against all of them) reaches this.'],
   alertMinHistory: ['CX_ALERT_MIN_HISTORY', positiveInt.default(100), 'Visits a touchpoint needs before its baseline is trusted; until then it is learning and never alerts.'],
   alertResolveMinutes: ['CX_ALERT_RESOLVE_MINUTES', positiveInt.default(10), 'An alert resolves when the bad rate has been back near baseline for this many minutes of event time (and at least 20 visits).'],
   alertUpdateMinutes: ['CX_ALERT_UPDATE_MINUTES', positiveInt.default(15), 'An open alert is re-published with fresh figures this often (event-time minutes), and whenever its severity changes.'],
@@ -99,6 +101,7 @@ export const SETTINGS = {
   alertWebhookSecret: ['CX_ALERT_WEBHOOK_SECRET', z.string().min(16, 'expected at least 16 characters').optional(), 'Secret for the webhook\'s HMAC-SHA256 signature header (X-CX-Signature). Unset: requests are not signed.', SECRET],
   alertWebhookTimeoutMs: ['CX_ALERT_WEBHOOK_TIMEOUT_MS', wholeNumber(100).default(5_000), 'A webhook request taking longer than this is abandoned and retried.'],
   alertWebhookMaxAttempts: ['CX_ALERT_WEBHOOK_MAX_ATTEMPTS', wholeNumber(1, 100).default(6), 'Attempts per alert change (with exponential backoff) before the webhook gives up on it.'],
+  alertWebhookFormat: ['CX_ALERT_WEBHOOK_FORMAT', z.enum(['cx', 'slack'], { error: 'expected cx (the alert as JSON) or slack (a Slack incoming-webhook message)' }).default('cx'), 'Body of the webhook\'s requests: `cx`, the alert change as JSON (`"type": "cx.alert.v1"`); `slack`, a Slack incoming-webhook message (`text` and Block Kit `blocks`), so CX_ALERT_WEBHOOK_URL can be a Slack webhook URL. Headers and signature are the same for both.'],
   logLevel: ['LOG_LEVEL', z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'), 'Log level (logs are JSON lines on stderr).'],
 } as const;
 

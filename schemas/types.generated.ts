@@ -1,5 +1,5 @@
 // Generated from schemas/*.avsc by `npx cx schemas types`. Do not edit by hand.
-// Newest versions: TouchpointEvent v1, OutcomeEvent v1, AlertEvent v1.
+// Newest versions: TouchpointEvent v1, OutcomeEvent v1, AlertEvent v2.
 
 export const CHANNEL_SYMBOLS = ['WEB', 'APP', 'STORE', 'CALL_CENTRE', 'CHAT', 'EMAIL', 'SOCIAL', 'DELIVERY', 'OTHER'] as const;
 export type Channel = (typeof CHANNEL_SYMBOLS)[number];
@@ -61,7 +61,7 @@ export interface OutcomeEvent {
 export const ALERT_STATUS_SYMBOLS = ['OPENED', 'UPDATED', 'RESOLVED'] as const;
 export type AlertStatus = (typeof ALERT_STATUS_SYMBOLS)[number];
 
-export const ALERT_KIND_SYMBOLS = ['TOUCHPOINT_DEGRADED', 'LEG_BELOW_THRESHOLD', 'OTHER'] as const;
+export const ALERT_KIND_SYMBOLS = ['TOUCHPOINT_DEGRADED', 'LEG_BELOW_THRESHOLD', 'TRAFFIC_DROP', 'OTHER'] as const;
 export type AlertKind = (typeof ALERT_KIND_SYMBOLS)[number];
 
 export const ALERT_SEVERITY_SYMBOLS = ['WARNING', 'CRITICAL'] as const;
@@ -70,7 +70,7 @@ export type AlertSeverity = (typeof ALERT_SEVERITY_SYMBOLS)[number];
 export interface AlertEvidence {
   /** Minutes of event time since started_at. */
   minutes: number;
-  /** Visits (touchpoint) or experiences (leg) since started_at. */
+  /** Visits (touchpoint, traffic) since started_at; for a leg, its visits. */
   events: number;
   experiences: number;
   bad: number;
@@ -83,22 +83,22 @@ export interface AlertEvent {
   /** 1 when opened, then +1 per change. */
   version: number;
   status: AlertStatus;
-  /** TOUCHPOINT_DEGRADED: a (channel, touchpoint)'s bad rate rose above its learned baseline. LEG_BELOW_THRESHOLD: a leg's score fell below E, so the stool does not stand. */
+  /** TOUCHPOINT_DEGRADED: a (channel, touchpoint)'s bad rate rose above its learned baseline. LEG_BELOW_THRESHOLD: a leg's score is credibly below E, so the stool does not stand. TRAFFIC_DROP: a (channel, touchpoint), or a whole channel (touchpoint null), sends far fewer events than its learned daily rhythm expects, or none (v2). */
   kind: AlertKind;
   severity: AlertSeverity;
-  /** Touchpoint alerts only. */
+  /** Touchpoint and traffic alerts only. */
   channel: null | string;
-  /** Touchpoint alerts only. */
+  /** Touchpoint alerts, and traffic alerts on one touchpoint (null: the whole channel). */
   touchpoint: null | string;
-  /** PRODUCT, OPERATIONS or SALES_MARKETING: the leg alerted on, or the touchpoint's leg. */
+  /** PRODUCT, OPERATIONS or SALES_MARKETING: the leg alerted on, or the touchpoint's leg; empty for a whole channel's traffic alert. */
   leg: string;
-  /** Touchpoint: the learned bad rate p0. Leg: the threshold E. */
+  /** Touchpoint: the learned bad rate p0. Leg: the threshold E. Traffic: the visits per minute expected. */
   baseline: number;
-  /** Touchpoint: the recent bad rate. Leg: the leg score in the latest window. */
+  /** Touchpoint: the recent bad rate. Leg: the leg score in the latest window. Traffic: the recent visits per minute. */
   current: number;
-  /** Touchpoint: the rate the detector tests for, p1 = max(2*p0, p0 + 0.1). Leg: E. */
+  /** Touchpoint: the rate the detector tests for, p1 = max(2*p0, p0 + 0.1). Leg: E. Traffic: the rate tested for, a quarter of the expected. */
   threshold: number;
-  /** Touchpoint: the CUSUM statistic when this change was made. Leg: E minus the leg score. */
+  /** The detector's CUSUM statistic when this change was made (leg: from v2; v1 carried E minus the leg score). */
   statistic: number;
   /** Event time the degradation is estimated to have begun. */
   started_at: number;

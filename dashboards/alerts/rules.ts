@@ -19,6 +19,9 @@ export type AlertRulesConfig = Pick<Config, 'clickhouseDatabase' | 'stoolThresho
 
 export const RULE_GROUP = { orgId: 1, name: 'cx-pipeline', folder: 'CX', interval: '1m' } as const;
 
+/** On every rule: the notification policy (routing.ts) routes alerts carrying it to the CX contact point. */
+export const SERVICE_LABEL = { name: 'service', value: 'cx' } as const;
+
 /** No touchpoint event stored for this long means the pipeline has stalled. */
 export const STALLED_AFTER_SECONDS = 300;
 /** What the freshness query says for an empty touchpoint_events: stalled since forever (~31 years). */
@@ -68,7 +71,7 @@ function alertRule(spec: RuleSpec): ProvisionedAlertRule {
       .forDuration(spec.for)
       .noDataState(spec.noDataState)
       .execErrState(spec.execErrState)
-      .labels(spec.labels)
+      .labels({ [SERVICE_LABEL.name]: SERVICE_LABEL.value, ...spec.labels })
       .annotations({ summary: spec.summary, description: spec.description })
       .isPaused(false)
       .build(),

@@ -1,6 +1,8 @@
 /**
- * The webhook notifier: POSTs each alert change as JSON (`alertJson`) to one URL, from
- * a bounded in-memory queue, so a slow or dead endpoint never slows the pipeline.
+ * The webhook notifier: POSTs each alert change as JSON to one URL, from a bounded
+ * in-memory queue, so a slow or dead endpoint never slows the pipeline. The body is
+ * `alertJson` (format `cx`, the default) or a Slack incoming-webhook message
+ * (`slackJson`, format `slack`); the headers and the signature are the same for both.
  *
  * Request headers:
  * - `Content-Type: application/json`, `User-Agent: cx-pipeline`
@@ -33,12 +35,21 @@ import { setTimeout as delay } from 'node:timers/promises';
 import type { Logger } from '../../platform/log.ts';
 import type { AlertEvent } from '../../schemas/contracts.ts';
 import { alertJson, errorText, reportAttempt, type DeliveryAttempt, type DeliveryOutcome, type Notifier, type OnAttempt } from './notifier.ts';
+import { slackJson } from './slack.ts';
+
+/** What the body is: `cx`, the AlertEvent as JSON (`alertJson`); `slack`, a Slack incoming-webhook message (`slackJson`). */
+export const WEBHOOK_FORMATS = ['cx', 'slack'] as const;
+export type WebhookFormat = (typeof WEBHOOK_FORMATS)[number];
+
+const BODY_OF: Record<WebhookFormat, (alert: AlertEvent) => string> = { cx: alertJson, slack: slackJson };
 
 export interface WebhookOptions {
   /** http(s) URL; `user:password@` becomes basic authentication. */
   url: string;
   /** Signs requests (X-CX-Signature) when set. */
   secret?: string;
+  /** The body's format. Default `cx`. */
+  format?: WebhookFormat;
   /** One request, response included; longer is abandoned and retried. Default 5000. */
   timeoutMs?: number;
   /** Attempts per change, the first included. Default 6. */
@@ -146,6 +157,7 @@ export class WebhookNotifier implements Notifier {
   private readonly query: string;
   private readonly authorization: string | null;
   private readonly secret: string | undefined;
+  private readonly body: (alert: AlertEvent) => string;
   private readonly timeoutMs: number;
   private readonly maxAttempts: number;
   private readonly queueLimit: number;
@@ -191,6 +203,11 @@ export class WebhookNotifier implements Notifier {
     this.query = url.search.slice(1);
 
     this.secret = opts.secret || undefined;
+    const format = opts.format ?? 'cx';
+    if (!Object.hasOwn(BODY_OF, format)) {
+      throw new Error(`webhook notifier: format must be one of ${WEBHOOK_FORMATS.join(', ')}, got ${JSON.stringify(format)}`);
+    }
+    this.body = BODY_OF[format];
     this.timeoutMs = wholeNumber('timeoutMs', opts.timeoutMs ?? 5_000);
     this.maxAttempts = wholeNumber('maxAttempts', opts.maxAttempts ?? 6);
     this.queueLimit = wholeNumber('queueLimit', opts.queueLimit ?? 10_000);
@@ -214,7 +231,7 @@ export class WebhookNotifier implements Notifier {
   notify(alert: AlertEvent): Promise<void> {
     let body: string;
     try {
-      body = alertJson(alert);
+      body = this.body(alert);
     } catch (err) {
       this.record(alert, 1, 'failed', { ...NOT_SENT, error: `cannot encode the alert as JSON: ${errorText(err)}` });
       return Promise.resolve();

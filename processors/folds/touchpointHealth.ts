@@ -31,7 +31,26 @@ export interface HealthParams {
   minHistory: number;
   resolveMinutes: number;
   updateMinutes: number;
+  /** The shifts watched beside p1 (default COMPANIONS); for measuring options. */
+  companions?: readonly Companion[];
 }
+
+/** A CUSUM beside the main one, tuned to another shift: its p1 for a baseline p0. */
+export interface Companion {
+  name: string;
+  alternative: (p0: number) => number;
+}
+
+/**
+ * The companion kept (docs/alerts.md, "Faster on drift and thin traffic"): a CUSUM for
+ * a big jump, p1 = max(3·p0, p0 + 0.25), which sees a broken touchpoint on thin
+ * traffic sooner (billing's step: 28 -> 14 min). It shares h. A "creep" companion
+ * (p1 = p0 + max(p0/2, 0.05)) was measured too: drift 63 -> 60 min, but it alarmed on
+ * a 6% / 10% daily rhythm in the bad rate, so it is not kept (`CREEP`, for measuring).
+ */
+export const JUMP: Companion = { name: 'jump', alternative: (p0) => Math.min(0.99, Math.max(3 * p0, p0 + 0.25)) };
+export const CREEP: Companion = { name: 'creep', alternative: (p0) => Math.min(0.99, p0 + Math.max(0.5 * p0, 0.05)) };
+export const COMPANIONS: readonly Companion[] = [JUMP];
 
 /** One touchpoint's traffic in one minute (summed over partitions and legs). */
 export interface TouchpointMinute {
@@ -95,11 +114,21 @@ export interface TouchpointDetector {
   bad: number;
   hourVisits: number[];
   hourBad: number[];
+  /**
+   * Per hour of day, the day (days since the epoch) it was last learned on, and what
+   * that day added: an hour's baseline is its history from other days, so a drift
+   * within the day is not learned as that hour's rhythm. (Absent in older state.)
+   */
+  hourDay?: number[];
+  hourTodayVisits?: number[];
+  hourTodayBad?: number[];
   /** Visits learned, undecayed. */
   learned: number;
   s: number;
   /** First minute of the current rise of S (null while S is 0). */
   onset: number | null;
+  /** The companions' statistics and onsets, in COMPANIONS order (absent in state saved before them). */
+  companions?: { s: number; onset: number | null }[];
   /** Minutes of the current rise, not yet learned. */
   pending: Counts[];
   alert: OpenAlert | null;
@@ -123,7 +152,22 @@ function decayTo(d: TouchpointDetector, t: number, halfLifeMs: number): void {
     (d.hourVisits as number[])[h] = (d.hourVisits[h] as number) * f;
     (d.hourBad as number[])[h] = (d.hourBad[h] as number) * f;
   }
+  if (d.hourTodayVisits && d.hourTodayBad) {
+    for (let h = 0; h < 24; h++) {
+      d.hourTodayVisits[h] = (d.hourTodayVisits[h] as number) * f;
+      d.hourTodayBad[h] = (d.hourTodayBad[h] as number) * f;
+    }
+  }
   d.at = t;
+}
+
+const dayOf = (minute: number) => Math.floor(minute / 86_400_000);
+
+/** What the hour of `minute` learned on the day of `minute` (its own occurrence, so far). */
+function today(d: TouchpointDetector, minute: number): { visits: number; bad: number } {
+  const h = hourOf(minute);
+  if (!d.hourDay || d.hourDay[h] !== dayOf(minute)) return { visits: 0, bad: 0 };
+  return { visits: (d.hourTodayVisits as number[])[h] as number, bad: (d.hourTodayBad as number[])[h] as number };
 }
 
 function learn(d: TouchpointDetector, [minute, events, , bad]: Counts, halfLifeMs: number): void {
@@ -135,15 +179,30 @@ function learn(d: TouchpointDetector, [minute, events, , bad]: Counts, halfLifeM
   d.bad += bad * f;
   (d.hourVisits as number[])[h] = (d.hourVisits[h] as number) + events * f;
   (d.hourBad as number[])[h] = (d.hourBad[h] as number) + bad * f;
+  const days = (d.hourDay ??= new Array<number>(24).fill(-1));
+  const tv = (d.hourTodayVisits ??= new Array<number>(24).fill(0));
+  const tb = (d.hourTodayBad ??= new Array<number>(24).fill(0));
+  const day = dayOf(minute);
+  if (day > (days[h] as number)) {
+    days[h] = day;
+    tv[h] = 0;
+    tb[h] = 0;
+  }
+  if (day === days[h]) {
+    tv[h] = (tv[h] as number) + events * f;
+    tb[h] = (tb[h] as number) + bad * f;
+  }
   d.learned += events;
 }
 
-/** The baseline bad rate p0 for a minute: same-hour history shrunk towards the overall rate, shrunk towards the prior. */
+/** The baseline bad rate p0 for a minute: same-hour history from other days shrunk towards the overall rate, shrunk towards the prior. */
 export function baselineOf(d: TouchpointDetector, minute: number): number {
   const overall = (d.bad + PRIOR_RATE * PRIOR_VISITS) / (d.visits + PRIOR_VISITS);
   const h = hourOf(minute);
-  const hv = d.hourVisits[h] as number;
-  const p = ((d.hourBad[h] as number) + HOUR_SHRINK_VISITS * overall) / (hv + HOUR_SHRINK_VISITS);
+  const own = today(d, minute);
+  const hv = Math.max(0, (d.hourVisits[h] as number) - own.visits);
+  const hb = Math.max(0, (d.hourBad[h] as number) - own.bad);
+  const p = (hb + HOUR_SHRINK_VISITS * overall) / (hv + HOUR_SHRINK_VISITS);
   // Little history, wide error: test against the rate it could still plausibly be (an
   // upper bound), not the estimate. The variance of the blend: the hour's own visits,
   // plus the overall rate's (from all visits) carried in by the shrinkage.
@@ -245,6 +304,7 @@ export function touchpointHealth(
         d.alert = null;
         d.s = 0;
         d.onset = null;
+        d.companions = undefined;
       } else if (window.events > 0) {
         // Severity only rises within an alert: a rate hovering at the boundary does not flap it.
         const severity = a.severity === 'CRITICAL' ? 'CRITICAL' : severityOf(current, a.p0);
@@ -263,16 +323,27 @@ export function touchpointHealth(
     const p1 = alternativeOf(p0);
     const w = cusumWeights(p0, p1);
     const learning = d.learned < p.minHistory;
+    const companions = p.companions ?? COMPANIONS;
+    const others = (d.companions ??= companions.map(() => ({ s: 0, onset: null })));
     if (events > 0) {
       const before = d.s;
       d.s = Math.max(0, d.s + bad * w.ifBad + (events - bad) * w.ifGood);
       if (before === 0 && d.s > 0) d.onset = minute;
+      companions.forEach((c, i) => {
+        const o = others[i] ?? (others[i] = { s: 0, onset: null });
+        const cw = cusumWeights(p0, c.alternative(p0));
+        const was = o.s;
+        o.s = Math.max(0, o.s + bad * cw.ifBad + (events - bad) * cw.ifGood);
+        if (was === 0 && o.s > 0) o.onset = minute;
+        if (o.s === 0) o.onset = null;
+      });
     }
-    if (!learning && d.s >= p.threshold) {
+    const firing = d.s >= p.threshold ? { onset: d.onset } : others.find((o) => o.s >= p.threshold);
+    if (!learning && firing) {
       // The rise from `onset` is the degradation: its minutes are evidence, not history.
       const rise = [...d.pending, counts];
       const sum = (i: 1 | 2 | 3) => rise.reduce((s, c) => s + c[i], 0);
-      const startedAt = d.onset ?? minute;
+      const startedAt = firing.onset ?? d.onset ?? minute;
       const opened: OpenAlert = {
         id: alertId('TOUCHPOINT_DEGRADED', `${d.channel}/${d.touchpoint}`, startedAt), version: 1, startedAt, detectedAt: minute + MINUTE_MS,
         severity: 'WARNING', lastChangeAt: minute + MINUTE_MS, p0, events: sum(1), experiences: sum(2), bad: sum(3), recent: events > 0 ? [counts] : [],
@@ -283,7 +354,7 @@ export function touchpointHealth(
       d.alert = opened;
       d.pending = [];
       changes.push(change(d, opened, 'OPENED', minute, current, p1));
-    } else if (d.s === 0) {
+    } else if (d.s === 0 && others.every((o) => o.s === 0)) {
       // Calm: this minute and any rise that came to nothing are history.
       for (const c of d.pending) learn(d, c, p.baselineHalfLifeMs);
       d.pending = [];

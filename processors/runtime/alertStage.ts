@@ -25,6 +25,7 @@ import type { SchemaRegistry } from '../../schemas/registry.ts';
 import { alertEventOf, changeOrder, type AlertChange } from '../folds/alertLifecycle.ts';
 import { emptyLegAlerts, legAlert, type LegAlertParams, type LegAlertState, type LegMinute } from '../folds/legAlert.ts';
 import { emptyHealth, touchpointHealth, type HealthParams, type HealthRow, type TouchpointHealthState, type TouchpointMinute } from '../folds/touchpointHealth.ts';
+import { emptyTraffic, trafficDrop, type TrafficParams, type TrafficState } from '../folds/trafficDrop.ts';
 import { MINUTE_MS } from '../params.ts';
 import { chTime } from './rawRows.ts';
 import { chMinute } from './resultRows.ts';
@@ -46,6 +47,7 @@ export interface AlertStageOptions {
   touchpointsTopic: string;
   health: HealthParams;
   legs: LegAlertParams;
+  traffic: TrafficParams;
   pollMs?: number;
   /** Called after a round with alert changes has stored its rows and state, before publishing them (tests inject crashes here). */
   afterStore?: RuntimeOptions['afterStore'];
@@ -64,6 +66,8 @@ interface StageState {
   next: number | null;
   health: TouchpointHealthState;
   legs: LegAlertState;
+  /** Absent in state saved before traffic alerts existed. */
+  traffic?: TrafficState;
 }
 
 type Position = Pick<AlertChange, 'changedAt' | 'alertId' | 'version'>;
@@ -227,7 +231,7 @@ class AlertStageCore implements Stage {
       { stage: STAGE, cluster: ctx.cluster, topic: touchpointsTopic },
     );
     const saved = rows[0];
-    if (!saved) return { next: null, health: emptyHealth(), legs: emptyLegAlerts() };
+    if (!saved) return { next: null, health: emptyHealth(), legs: emptyLegAlerts(), traffic: emptyTraffic() };
     const s = JSON.parse(saved.state) as StageState;
     this.o.log.info({ next: s.next === null ? null : new Date(s.next).toISOString(), touchpoints: Object.keys(s.health.detectors).length }, 'alert stage: restored state');
     return s;
@@ -249,8 +253,9 @@ class AlertStageCore implements Stage {
     const until = Math.min(frontier, from + BATCH_MINUTES * MINUTE_MS);
     if (until <= from) return { writes: [], hook: false };
 
-    const cells = await store.query<{ m: number | string; channel: string; touchpoint: string; leg: string; events: number | string; n: number | string; bad: number | string }>(
-      `SELECT toUnixTimestamp(minute) * 1000 AS m, channel, touchpoint, min(leg) AS leg, sum(events) AS events, sum(n) AS n, sum(bad) AS bad
+    const cells = await store.query<{ m: number | string; channel: string; touchpoint: string; leg: string; events: number | string; n: number | string; bad: number | string; sx: number; sx2: number }>(
+      `SELECT toUnixTimestamp(minute) * 1000 AS m, channel, touchpoint, min(leg) AS leg, sum(events) AS events, sum(n) AS n, sum(bad) AS bad,
+              sum(sum_x) AS sx, sum(sum_x2) AS sx2
        FROM ${db}.cell_minute FINAL
        WHERE minute >= {from:DateTime} AND minute < {until:DateTime}
        GROUP BY m, channel, touchpoint ORDER BY m, channel, touchpoint`,
@@ -262,10 +267,10 @@ class AlertStageCore implements Stage {
        WHERE window_end > {from:DateTime} AND window_end <= {until:DateTime}`,
       { from: chMinute(from), until: chMinute(until) },
     );
-    const byMinute = new Map<number, TouchpointMinute[]>();
+    const byMinute = new Map<number, (TouchpointMinute & { sumX: number; sumX2: number })[]>();
     for (const c of cells) {
       const m = Number(c.m);
-      const t: TouchpointMinute = { channel: c.channel, touchpoint: c.touchpoint, leg: c.leg, events: Number(c.events), experiences: Number(c.n), bad: Number(c.bad) };
+      const t = { channel: c.channel, touchpoint: c.touchpoint, leg: c.leg, events: Number(c.events), experiences: Number(c.n), bad: Number(c.bad), sumX: Number(c.sx), sumX2: Number(c.sx2) };
       const list = byMinute.get(m);
       if (list) list.push(t);
       else byMinute.set(m, [t]);
@@ -275,6 +280,7 @@ class AlertStageCore implements Stage {
 
     const healthRows: object[] = [];
     const changes: AlertChange[] = [];
+    st.traffic ??= emptyTraffic();
     for (let m = from; m < until; m += MINUTE_MS) {
       const touchpoints = byMinute.get(m) ?? [];
       const h = touchpointHealth(st.health, { minute: m, touchpoints }, this.o.health);
@@ -283,12 +289,14 @@ class AlertStageCore implements Stage {
       const legs: LegMinute[] = LEG_SYMBOLS.map((leg) => {
         const w = scores.get(`${m}\u0000${leg}`);
         const mine = touchpoints.filter((t) => t.leg === leg);
+        const sum = (f: (t: (typeof mine)[number]) => number) => mine.reduce((s, t) => s + f(t), 0);
         return {
           leg, score: w?.score ?? null, windowExperiences: w?.experiences ?? 0,
-          events: mine.reduce((s, t) => s + t.events, 0), experiences: mine.reduce((s, t) => s + t.experiences, 0), bad: mine.reduce((s, t) => s + t.bad, 0),
+          events: sum((t) => t.events), experiences: sum((t) => t.experiences), bad: sum((t) => t.bad), sumX: sum((t) => t.sumX), sumX2: sum((t) => t.sumX2),
         };
       });
       changes.push(...legAlert(st.legs, { minute: m, legs }, this.o.legs).out);
+      changes.push(...trafficDrop(st.traffic, { minute: m, touchpoints }, this.o.traffic).out);
     }
     st.next = until;
 

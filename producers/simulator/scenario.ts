@@ -43,8 +43,11 @@ export const incidentSchema = z
     z.object({ kind: z.literal('drift'), touchpoint: touchpointName, ...window, level: probability }).strict(),
     z.object({ kind: z.literal('outage'), channel: z.enum(CHANNEL_SYMBOLS), ...window }).strict(),
     z.object({ kind: z.literal('leg'), leg: z.enum(LEG_SYMBOLS), ...window, level: probability }).strict(),
-  ], { error: 'expected kind: step, drift, outage or leg' })
-  .refine((i) => i.end > i.start, { error: 'end must come after start', path: ['end'] });
+    // Events stop arriving (a dead collector, a removed tag): the visits still happen, their events are lost.
+    z.object({ kind: z.literal('silence'), channel: z.enum(CHANNEL_SYMBOLS).optional(), touchpoint: touchpointName.optional(), ...window }).strict(),
+  ], { error: 'expected kind: step, drift, outage, leg or silence' })
+  .refine((i) => i.end > i.start, { error: 'end must come after start', path: ['end'] })
+  .refine((i) => i.kind !== 'silence' || (i.channel === undefined) !== (i.touchpoint === undefined), { error: 'a silence names either a channel or a touchpoint' });
 
 export const scenarioSchema = z
   .object({

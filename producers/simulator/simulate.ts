@@ -24,7 +24,7 @@ const CONTAGION_WINDOW = 7 * DAY;
 const STEADY_PAST_BAD = 0.2;
 
 /** Traffic by hour of day: a floor at night and a broad peak in the early afternoon. Mean over a day is 1. */
-const shape = (hour: number) => 0.15 + (hour >= 6 && hour <= 23 ? Math.sin((Math.PI * (hour - 6)) / 17) : 0);
+const shape = (hour: number) => 0.15 + (hour >= 6 && hour < 23 ? Math.sin((Math.PI * (hour - 6)) / 17) : 0);
 const RHYTHM_MEAN = Array.from({ length: 24 * 60 }, (_, minute) => shape(minute / 60)).reduce((a, b) => a + b) / (24 * 60);
 
 export function rhythm(t: number): number {
@@ -50,6 +50,12 @@ export function badRateAt(tp: Touchpoint, incidents: readonly Incident[], start:
     }
   }
   return { rate, outage };
+}
+
+/** Whether a touchpoint's events are lost at time t (a silence incident on it or its channel). */
+export function silencedAt(tp: Touchpoint, incidents: readonly Incident[], start: number, t: number): boolean {
+  const rel = t - start;
+  return incidents.some((i) => i.kind === 'silence' && rel >= i.start && rel < i.end && (i.channel === tp.channel || i.touchpoint === tp.touchpoint));
 }
 
 function ratingFor(scale: RatingScale, answer: Answer, random: () => number): Rating {
@@ -186,7 +192,8 @@ export function* simulate({ scenario, catalogue = CATALOGUE }: SimulateOptions):
     const rating = rated ? ratingFor(tp.scale as RatingScale, answer, random) : null;
     const outcome: TouchpointEvent['outcome'] = outage ? 'FAILED' : !rated && answer === 'bad' ? tp.failure : 'OK';
 
-    yield {
+    // A silence loses the event, not the visit: the customer's journey goes on as it would have.
+    if (!silencedAt(tp, scenario.incidents, scenario.start, at)) yield {
       kind: 'touchpoint',
       event: {
         event_id: nextId(),
@@ -256,7 +263,10 @@ export function groundTruth(scenario: Scenario, catalogue = CATALOGUE) {
       if (i.start >= scenario.duration) return [];
       const end = Math.min(i.end, scenario.duration);
       const hit = catalogue.filter((tp) =>
-        i.kind === 'outage' ? tp.channel === i.channel : i.kind === 'leg' ? tp.leg === i.leg : tp.touchpoint === i.touchpoint,
+        i.kind === 'outage' ? tp.channel === i.channel
+        : i.kind === 'leg' ? tp.leg === i.leg
+        : i.kind === 'silence' ? tp.channel === i.channel || tp.touchpoint === i.touchpoint
+        : tp.touchpoint === i.touchpoint,
       );
       return [{
         id: `${scenario.name}-${n + 1}`,
@@ -264,9 +274,12 @@ export function groundTruth(scenario: Scenario, catalogue = CATALOGUE) {
         start: new Date(scenario.start + i.start).toISOString(),
         end: new Date(scenario.start + end).toISOString(),
         ...(end < i.end ? { cut_at_scenario_end: true } : {}),
-        magnitude: i.kind === 'outage' ? 1 : i.level,
+        magnitude: i.kind === 'outage' || i.kind === 'silence' ? 1 : i.level,
         touchpoints: hit.map((tp) => ({ channel: tp.channel, touchpoint: tp.touchpoint, leg: tp.leg, baseline_bad_rate: tp.quality.bad })),
-        ...(i.kind === 'outage' ? { channel: i.channel } : i.kind === 'leg' ? { leg: i.leg } : { touchpoint: i.touchpoint }),
+        ...(i.kind === 'outage' ? { channel: i.channel }
+          : i.kind === 'leg' ? { leg: i.leg }
+          : i.kind === 'silence' ? (i.channel ? { channel: i.channel } : { touchpoint: i.touchpoint as string })
+          : { touchpoint: i.touchpoint }),
       }];
     }),
   };

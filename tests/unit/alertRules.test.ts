@@ -122,7 +122,8 @@ describe('the alert rules', () => {
     expect(['OK', 'Alerting', 'Error', 'KeepLast']).toContain(r.execErrState);
     expect(durationMs(r.for)).toBeLessThanOrEqual(15 * 60_000);
     expect(r.isPaused).toBe(false);
-    expect(r.labels).toMatchObject({ team: expect.stringMatching(/^cx-/), severity: expect.stringMatching(/^(critical|warning)$/) });
+    // service=cx is what the notification policy routes on (dashboards/alerts/routing.ts).
+    expect(r.labels).toMatchObject({ service: 'cx', team: expect.stringMatching(/^cx-/), severity: expect.stringMatching(/^(critical|warning)$/) });
     expect(r.annotations.summary?.length).toBeGreaterThan(10);
     expect(r.annotations.description?.length).toBeGreaterThan(40);
     // Provisioning expands environment variables: $NAME in titles and labels, ${NAME} in annotations.

@@ -200,6 +200,18 @@ describe('journey simulator', () => {
     expect(Math.abs(visits / 432_000 - 1)).toBeLessThan(0.01);
   });
 
+  it('loses the events of a silence and nothing else: every other event is the one the same run without it makes', () => {
+    const plain = scenario({ duration: 2 * H, rate: 5 });
+    const silent = { ...plain, incidents: [{ kind: 'silence' as const, channel: 'APP' as const, start: 30 * 60_000, end: 60 * 60_000 }, { kind: 'silence' as const, touchpoint: 'billing', start: 0, end: 2 * H }] };
+    const all = [...simulate({ scenario: plain })].flatMap((e) => (e.kind === 'touchpoint' ? [e.event] : []));
+    const kept = [...simulate({ scenario: silent })].flatMap((e) => (e.kind === 'touchpoint' ? [e.event] : []));
+    const lost = (e: (typeof all)[number]) => e.touchpoint === 'billing' || (e.channel === 'APP' && e.occurred_at >= plain.start + 30 * 60_000 && e.occurred_at < plain.start + 60 * 60_000);
+    expect(all.filter(lost).length).toBeGreaterThan(50);
+    expect(kept).toEqual(all.filter((e) => !lost(e)));
+    expect(groundTruth(silent).incidents.map((i) => [i.kind, 'channel' in i ? i.channel : 'touchpoint' in i ? i.touchpoint : null, i.touchpoints.length])).toEqual([['silence', 'APP', 2], ['silence', 'billing', 1]]);
+    expect(() => validateScenario({ incidents: [{ kind: 'silence', channel: 'APP', touchpoint: 'billing', start: '1h', end: '2h' }] })).toThrow(/either a channel or a touchpoint/);
+  });
+
   it('writes the ground truth of every incident with absolute times, and only of what ran', () => {
     const s = scenario({ incidents: [{ kind: 'step', touchpoint: 'support_call', start: '90m', end: '2h', level: 0.5 }] });
     expect(groundTruth({ ...s, duration: H }).incidents).toEqual([]);
@@ -236,7 +248,7 @@ describe('scenario files', () => {
         `  incidents.0.touchpoint: expected one of the simulated touchpoints: ${[...new Set(CATALOGUE.map((t) => t.touchpoint))].join(', ')}`,
         '  incidents.0.level: expected a number from 0 to 1',
         '  incidents.0.end: end must come after start',
-        '  incidents.1.kind: expected kind: step, drift, outage or leg',
+        '  incidents.1.kind: expected kind: step, drift, outage, leg or silence',
       ].join('\n'),
     );
     writeFileSync(file, ['duration: 2h', 'incidents:', '  - {kind: outage, channel: CHAT, start: 3h, end: 4h}', ''].join('\n'));

@@ -160,24 +160,66 @@ describe('alert lifecycle', () => {
 });
 
 describe('leg alert', () => {
-  const p = { stoolThreshold: 0.6, resolveMinutes: 3, updateMinutes: 15 };
-  const leg = (score: number | null, windowExperiences = 50): LegMinute => ({ leg: 'OPERATIONS', score, windowExperiences, events: 10, experiences: 8, bad: 2 });
+  const p = { stoolThreshold: 0.6, threshold: 10, halfLifeMs: 24 * 60 * MIN, resolveMinutes: 3, updateMinutes: 15 };
+  /** A minute of n experiences all of value x, and the live window's score. */
+  const leg = (x: number, n: number, score: number | null = x, windowExperiences = 15 * n): LegMinute =>
+    ({ leg: 'OPERATIONS', score, windowExperiences, events: n + 5, experiences: n, bad: 0, sumX: n * x, sumX2: n * x * x });
 
-  it('opens below E, turns critical more than 0.1 below, and resolves after resolveMinutes windows at or above E', () => {
-    const scores = [0.7, 0.55, 0.45, 0.62, 0.61, 0.5, 0.6, 0.65, 0.66, 0.7];
+  it('opens when the CUSUM of the experiences reaches h, dated from where it left 0; resolves after resolveMinutes windows at or above E', () => {
+    // Minute 0: 40 experiences at 0.7: the step is negative, S stays 0; σ² learns 40 values without spread.
+    // Minute 1: 40 at 0.3. σ² = (0·40 + 0.16·200) / (40 + 200) = 0.1333 (prior 0.16 worth 200):
+    //   step = (δ/σ²)(n(E - δ/2) - Σx) = (0.1/0.1333)(40·0.55 - 12) = 7.5.
+    // Minute 2: 40 at 0.3. Learned: 80 values, mean 0.5, mean square 0.29, so v = 0.04;
+    //   σ² = (0.04·80 + 32) / 280 = 0.1257, step = (0.1/0.1257)·10 = 7.955, S = 15.455 >= 10 (decay over
+    //   a minute, 2^(-1/1440), moves the third decimal): opened at the end of minute 2, started at minute 1.
+    // 0.3 < 0.6 - 0.1: CRITICAL. Then windows 0.7, 0.65, 0.61 (three at or above E): resolved at the third.
     const state = emptyLegAlerts();
-    const out = scores.flatMap((s, i) => legAlert(state, { minute: T0 + i * MIN, legs: [leg(s)] }, p).out);
-    // 0.55 < 0.6: opened, WARNING (not below 0.5). 0.45 < 0.5: CRITICAL, an update. 0.62, 0.61 recover two windows,
-    // 0.5 breaks the run; 0.6, 0.65, 0.66 are three windows at or above E: resolved at the minute of 0.66.
-    expect(out.map((c) => [c.status, c.severity, c.version])).toEqual([['OPENED', 'WARNING', 1], ['UPDATED', 'CRITICAL', 2], ['RESOLVED', 'CRITICAL', 3]]);
-    expect(out[0]?.detectedAt).toBe(T0 + 2 * MIN);
-    expect(out[2]?.resolvedAt).toBe(T0 + 9 * MIN);
-    expect(out[2]?.kind).toBe('LEG_BELOW_THRESHOLD');
+    const minutes = [leg(0.7, 40), leg(0.3, 40), leg(0.3, 40), leg(0.5, 40, 0.7), leg(0.5, 40, 0.65), leg(0.5, 40, 0.61)];
+    const out = minutes.flatMap((l, i) => legAlert(state, { minute: T0 + i * MIN, legs: [l] }, p).out);
+    expect(out.map((c) => [c.status, c.severity, c.version])).toEqual([['OPENED', 'CRITICAL', 1], ['RESOLVED', 'CRITICAL', 2]]);
+    expect(out[0]?.startedAt).toBe(T0 + MIN);
+    expect(out[0]?.detectedAt).toBe(T0 + 3 * MIN);
+    expect(out[0]?.statistic).toBeCloseTo(15.455, 2);
+    expect(out[1]?.resolvedAt).toBe(T0 + 6 * MIN);
   });
 
-  it(`ignores windows with fewer than ${LEG_MIN_EXPERIENCES} experiences or no score`, () => {
+  it(`needs ${LEG_MIN_EXPERIENCES} experiences of evidence: a thin night far below E opens it only once it has them`, () => {
+    // h = 5 here. 3 experiences a minute at 0; σ²_k = 0.16·200 / (200 + 3k) after k such minutes (no spread), so
+    // step_k = (0.1/σ²_k)·3·0.55 = 0.005156·(200 + 3k): after 9 minutes S = 0.005156·(1800 + 108) = 9.84 >= 5,
+    // but with 27 experiences: no alert. The 10th minute brings the 30th experience: opened.
+    const q = { ...p, threshold: 5 };
     const state = emptyLegAlerts();
-    const out = [leg(0.3, LEG_MIN_EXPERIENCES - 1), leg(null, 0)].flatMap((l, i) => legAlert(state, { minute: T0 + i * MIN, legs: [l] }, p).out);
+    const out = Array.from({ length: 9 }, (_, i) => legAlert(state, { minute: T0 + i * MIN, legs: [leg(0, 3, null, 0)] }, q).out).flat();
     expect(out).toEqual([]);
+    expect(state.detectors?.OPERATIONS?.s).toBeCloseTo(9.84, 2);
+    expect(legAlert(state, { minute: T0 + 9 * MIN, legs: [leg(0, 3, null, 0)] }, q).out.map((c) => c.status)).toEqual(['OPENED']);
+  });
+
+  it('stays quiet for a week on a leg that stands (mean 0.65, a daily rhythm of 1 to 59 experiences a minute), and not on one at 0.5', () => {
+    const seed = 4242;
+    console.log(`leg alert quiet-week seed ${seed}`);
+    const week = (shift: number): AlertChange[] => {
+      const random = seededRandom(seed);
+      const state = emptyLegAlerts();
+      const out: AlertChange[] = [];
+      for (let i = 0; i < 7 * 24 * 60; i++) {
+        const hour = (i / 60) % 24;
+        const n = Math.max(1, Math.round(30 + 29 * Math.sin((Math.PI * (hour - 8)) / 12)));
+        let sx = 0;
+        let sx2 = 0;
+        for (let k = 0; k < n; k++) {
+          // 15% bad (x = 0), else uniform on [0.515, 1.015] shifted: mean 0.85·(0.765 + shift/0.85).
+          const x = Math.min(1, Math.max(0, random() < 0.15 ? 0 : 0.515 + random() / 2 + shift / 0.85));
+          sx += x;
+          sx2 += x * x;
+        }
+        out.push(...legAlert(state, { minute: T0 + i * MIN, legs: [{ leg: 'PRODUCT', score: sx / n, windowExperiences: 15 * n, events: n, experiences: n, bad: 0, sumX: sx, sumX2: sx2 }] }, p).out);
+      }
+      return out;
+    };
+    // Mean about 0.65 against the CUSUM's reference E - δ/2 = 0.55: no alert in a week.
+    expect(week(0)).toEqual([]);
+    // The same week 0.15 lower (about 0.5, below the reference): it does alert, so the quiet week above could fail.
+    expect(week(-0.15).filter((c) => c.status === 'OPENED').length).toBeGreaterThan(0);
   });
 });

@@ -3,13 +3,18 @@
  * (body, headers, a signature it can verify), which answers are retried and how long
  * it waits, and that a slow, dead or flooded endpoint never holds up the caller.
  * Backoff sleeps are injected (recorded, not waited); request timeouts are real but short.
+ * The `slack` format: the exact message, signed like the `cx` body, chosen by
+ * CX_ALERT_WEBHOOK_FORMAT.
  */
 import { createServer, type IncomingHttpHeaders, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { webhookNotifier } from '../../pipeline/compose.ts';
+import { ConfigError, loadConfig } from '../../platform/config.ts';
 import { alertJson, alertPayload, type DeliveryAttempt } from '../../processors/alerting/notifier.ts';
-import { verifySignature, WebhookNotifier, type WebhookOptions } from '../../processors/alerting/webhook.ts';
+import { slackJson, slackPayload } from '../../processors/alerting/slack.ts';
+import { verifySignature, WebhookNotifier, type WebhookFormat, type WebhookOptions } from '../../processors/alerting/webhook.ts';
 import type { AlertEvent } from '../../schemas/contracts.ts';
 
 const SECRET = 'whsec-9f1c2a4e5b6d4e8f';
@@ -361,5 +366,108 @@ describe('WebhookNotifier', () => {
   it('rejects a URL it cannot use, without echoing credentials', () => {
     expect(() => new WebhookNotifier({ url: 'not a url' })).toThrow(/not valid/);
     expect(() => new WebhookNotifier({ url: 'ftp://ops:hunter2@files.example.com/x' })).toThrow(/expected an http\(s\) URL, got ftp: \(ftp:\/\/files.example.com\/x\)/);
+  });
+});
+
+describe('the slack format', () => {
+  const field = (name: string, value: string) => ({ type: 'mrkdwn', text: `*${name}*\n${value}` });
+  /** The leg alert of the same morning: OPERATIONS scored 0.52 against E = 0.6, resolved at 10:49. */
+  const legResolved: AlertEvent = {
+    ...opened, alert_id: '9b1e04aa-2c3d-4e5f-8a6b-7c8d9e0f1a2b', version: 3, status: 'RESOLVED', kind: 'LEG_BELOW_THRESHOLD', severity: 'WARNING',
+    channel: null, touchpoint: null, leg: 'OPERATIONS', baseline: 0.6, current: 0.52, threshold: 0.6, statistic: 0.08,
+    changed_at: Date.UTC(2026, 10, 23, 10, 49), resolved_at: Date.UTC(2026, 10, 23, 10, 49),
+    summary: 'leg OPERATIONS: score 0.61, back above E 0.60 after 47 min',
+  };
+
+  it('is a Slack incoming-webhook message: fallback text, a header, the figures as fields, the alert id', () => {
+    expect(slackPayload(opened)).toEqual({
+      text: '[CRITICAL] OPENED TOUCHPOINT_DEGRADED: WEB / checkout (leg OPERATIONS): WEB checkout: bad rate 31.0% vs baseline 8.1% since 10:02 UTC',
+      blocks: [
+        { type: 'header', text: { type: 'plain_text', text: 'CRITICAL · OPENED · WEB / checkout (leg OPERATIONS)' } },
+        {
+          type: 'section',
+          text: { type: 'mrkdwn', text: 'WEB checkout: bad rate 31.0% vs baseline 8.1% since 10:02 UTC' },
+          fields: [
+            field('Severity', 'CRITICAL'),
+            field('Status', 'OPENED'),
+            field('Kind', 'TOUCHPOINT_DEGRADED'),
+            field('Subject', 'WEB / checkout (leg OPERATIONS)'),
+            field('Started', '2026-11-23 10:02 UTC'),
+            field('Detected', '2026-11-23 10:09 UTC'),
+            field('Current vs baseline', '0.31 vs 0.081'),
+          ],
+        },
+        { type: 'context', elements: [{ type: 'mrkdwn', text: 'alert 3f2a9c1d-6b7e-4c21-9a0f-5d8e2b4c7a10 v1 · changed 2026-11-23 10:09 UTC' }] },
+      ],
+    });
+    expect(JSON.parse(slackJson(opened))).toEqual(slackPayload(opened));
+  });
+
+  it('names a leg alert by its leg, adds when it resolved, and shows a kind it does not know as it is', () => {
+    const leg = slackPayload(legResolved);
+    expect(leg.blocks[0].text.text).toBe('WARNING · RESOLVED · leg OPERATIONS');
+    expect(leg.blocks[1].fields).toEqual([
+      field('Severity', 'WARNING'), field('Status', 'RESOLVED'), field('Kind', 'LEG_BELOW_THRESHOLD'), field('Subject', 'leg OPERATIONS'),
+      field('Started', '2026-11-23 10:02 UTC'), field('Detected', '2026-11-23 10:09 UTC'), field('Current vs baseline', '0.52 vs 0.6'),
+      field('Resolved', '2026-11-23 10:49 UTC'),
+    ]);
+    // A kind the contract may gain (silence on a channel): its name, and the subject from the fields it sets.
+    const drop = slackPayload({ ...opened, kind: 'TRAFFIC_DROP' as AlertEvent['kind'], touchpoint: null, baseline: 1240, current: 12, summary: 'WEB: 12 events/min vs 1240 usual' });
+    expect(drop.text).toBe('[CRITICAL] OPENED TRAFFIC_DROP: WEB (leg OPERATIONS): WEB: 12 events/min vs 1240 usual');
+    expect(drop.blocks[1].fields).toContainEqual(field('Kind', 'TRAFFIC_DROP'));
+    expect(drop.blocks[1].fields).toContainEqual(field('Subject', 'WEB (leg OPERATIONS)'));
+    expect(drop.blocks[1].fields).toContainEqual(field('Current vs baseline', '12 vs 1240'));
+  });
+
+  it('escapes what Slack would read as markup, and keeps within Slack\'s length limits', () => {
+    const odd = slackPayload({ ...opened, touchpoint: '<!channel> & co', summary: `${'x'.repeat(2995)} <b>&` });
+    expect(odd.text).not.toContain('<!channel>');
+    expect(odd.text).toContain('&lt;!channel&gt; &amp; co');
+    expect(odd.blocks[1].fields).toContainEqual(field('Subject', 'WEB / &lt;!channel&gt; &amp; co (leg OPERATIONS)'));
+    // The header is plain_text: not parsed, so not escaped.
+    expect(odd.blocks[0].text.text).toBe('CRITICAL · OPENED · WEB / <!channel> & co (leg OPERATIONS)');
+    // Escaped, the summary is 3010 characters: cut to Slack's 3000 for a section, not inside `&lt;`.
+    expect(odd.blocks[1].text.text).toBe(`${'x'.repeat(2995)} …`);
+    expect(slackPayload({ ...opened, summary: 'y'.repeat(3001) }).blocks[1].text.text).toBe(`${'y'.repeat(2999)}…`);
+    const long = slackPayload({ ...opened, channel: 'C'.repeat(400) });
+    expect(long.blocks[0].text.text.length).toBe(150);
+    expect(long.blocks[0].text.text.endsWith('…')).toBe(true);
+    expect(long.text.length).toBeLessThanOrEqual(3000);
+    expect(slackPayload({ ...opened, summary: '' }).blocks[1].text.text).toBe('WEB / checkout (leg OPERATIONS)');
+  });
+
+  it('is what the notifier POSTs with format slack, signed over exactly that body', async () => {
+    const now = () => Date.UTC(2026, 10, 23, 10, 9, 30);
+    await webhook({ now, format: 'slack' }).notify(opened);
+
+    const [req] = receiver.requests as [Received];
+    expect(req.body).toBe(slackJson(opened));
+    expect(req.headers['content-type']).toBe('application/json');
+    expect(req.headers['x-cx-delivery']).toBe(`${opened.alert_id}:1`);
+    const ts = req.headers['x-cx-timestamp'] as string;
+    const sig = req.headers['x-cx-signature'] as string;
+    expect(verifySignature(SECRET, ts, req.body, sig, 300, now())).toBe(true);
+    expect(verifySignature(SECRET, ts, alertJson(opened), sig, 300, now())).toBe(false);
+    expect(attempts.map((a) => a.outcome)).toEqual(['delivered']);
+  });
+
+  it('is chosen by CX_ALERT_WEBHOOK_FORMAT (default cx), and an unknown format is refused with what is expected', async () => {
+    expect(loadConfig({}).alertWebhookFormat).toBe('cx');
+    expect(loadConfig({ CX_ALERT_WEBHOOK_FORMAT: 'slack' }).alertWebhookFormat).toBe('slack');
+    expect(() => loadConfig({ CX_ALERT_WEBHOOK_FORMAT: 'teams' })).toThrow(ConfigError);
+    expect(() => loadConfig({ CX_ALERT_WEBHOOK_FORMAT: 'teams' })).toThrow('CX_ALERT_WEBHOOK_FORMAT="teams": expected cx (the alert as JSON) or slack (a Slack incoming-webhook message)');
+    expect(() => loadConfig({ CX_ALERT_WEBHOOK_FORMAT: 'Slack' })).toThrow('CX_ALERT_WEBHOOK_FORMAT="Slack": expected cx');
+    expect(() => new WebhookNotifier({ url: receiver.url(), format: 'teams' as WebhookFormat })).toThrow('webhook notifier: format must be one of cx, slack, got "teams"');
+
+    // The composition root hands the setting to the notifier `cx process` and `npm start` run.
+    const log = pino({ level: 'silent' });
+    for (const [format, body] of [['slack', slackJson(opened)], ['cx', alertJson(opened)]] as const) {
+      const config = loadConfig({ CX_ALERT_WEBHOOK_URL: receiver.url(), CX_ALERT_WEBHOOK_FORMAT: format });
+      const [n] = webhookNotifier(config, log, (a) => attempts.push(a));
+      await n?.notify(opened);
+      await n?.close(0);
+      expect(receiver.requests.at(-1)?.body, format).toBe(body);
+    }
+    expect(receiver.requests).toHaveLength(2);
   });
 });
