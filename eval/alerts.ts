@@ -26,6 +26,7 @@ import { loadConfig } from '../platform/config.ts';
 import { createLogger } from '../platform/log.ts';
 import { connectKafka } from '../pipeline/compose.ts';
 import { readScenario, type Scenario } from '../producers/simulator/scenario.ts';
+import { CHANNEL_SYMBOLS } from '../schemas/contracts.ts';
 import { DEFAULT_DRIVE, playScenario, type Drive, type ScenarioResult } from './playScenario.ts';
 import { byKind, median, pooledFalseAlarms, subjectOf, type ScenarioScore } from './scoreAlerts.ts';
 
@@ -202,8 +203,10 @@ async function main(): Promise<void> {
   const silenceRun = results.filter((x) => x.name === 'silence');
   for (const x of silenceRun) {
     for (const i of x.r.score.incidents) {
-      const busy = new Date(i.start).getUTCHours() >= 8 && new Date(i.start).getUTCHours() < 20;
-      lines.push([`silence of ${i.subject}${busy ? ' at a busy hour: within 2 min' : ' at night: detected'}`, i.detected ? `${minutes(i.delayMinutes)} min` : 'missed', i.detected && (!busy || (i.delayMinutes as number) <= 2) ? 'yes' : 'NO']);
+      // The target is for whole channels at busy hours; the rest must be found, and their delay is reported.
+      const hour = new Date(i.start).getUTCHours();
+      const timed = CHANNEL_SYMBOLS.includes(i.subject as never) && hour >= 8 && hour < 20;
+      lines.push([`silence of ${i.subject}${timed ? ' (channel, busy hour): within 2 min' : ': detected (delay reported)'}`, i.detected ? `${minutes(i.delayMinutes)} min` : 'missed', i.detected && (!timed || (i.delayMinutes as number) <= 2) ? 'yes' : 'NO']);
     }
   }
   for (const i of incidentsOf(['delivery-drift'], 'drift')) lines.push([`drift on ${i.subject} within 60 min`, i.detected ? `${minutes(i.delayMinutes)} min` : 'missed', i.detected && (i.delayMinutes as number) <= 60 ? 'yes' : 'NO']);
