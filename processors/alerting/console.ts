@@ -57,6 +57,9 @@ export function alertLine(a: AlertEvent): string {
   } else if (a.kind === 'TOUCHPOINT_DEGRADED') {
     subject = `${a.channel ?? '?'} ${a.touchpoint ?? '?'}`;
     figures = `bad ${pct(a.current)} vs baseline ${pct(a.baseline)}`;
+  } else if (a.kind === 'TRAFFIC_DROP') {
+    subject = `${a.channel ?? '?'} ${a.touchpoint ?? '(whole channel)'}`;
+    figures = `traffic ${a.current.toFixed(1)}/min vs ${a.baseline.toFixed(1)}/min expected`;
   } else {
     subject = a.summary;
     figures = '';

@@ -52,6 +52,15 @@ describe('alertLine', () => {
     expect(alertLine(legOpened)).toBe('ALERT OPENED   WARNING   leg OPERATIONS  score 0.52 vs E 0.60 since 2026-11-22 23:50 UTC  (9b1e04aa…, v1)');
   });
 
+  it('says which channel or touchpoint went quiet, and its traffic against the expected', () => {
+    const silence: AlertEvent = {
+      ...opened, kind: 'TRAFFIC_DROP', touchpoint: null, leg: '', baseline: 41.25, current: 0, threshold: 10.3125, statistic: 61.9,
+      summary: 'WEB (whole channel): 0 visits since 10:02 UTC where about 83 were expected (0.0/min against 41/min)',
+    };
+    expect(alertLine(silence)).toBe('ALERT OPENED   CRITICAL  WEB (whole channel)  traffic 0.0/min vs 41.3/min expected since 10:02 UTC  (3f2a9c1d…, v1)');
+    expect(alertLine({ ...silence, touchpoint: 'checkout' })).toBe('ALERT OPENED   CRITICAL  WEB checkout  traffic 0.0/min vs 41.3/min expected since 10:02 UTC  (3f2a9c1d…, v1)');
+  });
+
   it('falls back to the summary for other kinds', () => {
     expect(alertLine({ ...legOpened, kind: 'OTHER' })).toBe(`ALERT OPENED   WARNING   ${legOpened.summary}  since 2026-11-22 23:50 UTC  (9b1e04aa…, v1)`);
   });
