@@ -192,11 +192,13 @@ export function* simulate({ scenario, catalogue = CATALOGUE }: SimulateOptions):
     const rating = rated ? ratingFor(tp.scale as RatingScale, answer, random) : null;
     const outcome: TouchpointEvent['outcome'] = outage ? 'FAILED' : !rated && answer === 'bad' ? tp.failure : 'OK';
 
-    // A silence loses the event, not the visit: the customer's journey goes on as it would have.
+    // A silence loses the event, not the visit: the customer's journey goes on as it would have,
+    // and the id is drawn all the same, so every other event keeps its own.
+    const event_id = nextId();
     if (!silencedAt(tp, scenario.incidents, scenario.start, at)) yield {
       kind: 'touchpoint',
       event: {
-        event_id: nextId(),
+        event_id,
         occurred_at: at,
         customer_id,
         journey_id,
