@@ -3,7 +3,7 @@
  * data the way its users do (dashboards, the SQL cookbook, the report): real Kafka,
  * raw ingestion, the metric processors, the alert stage and the notifier, into an
  * embedded ClickHouse directory. It holds something in every table: a step on
- * checkout and a chat outage (alerts, spirals, drops), garbage (dead letters), a
+ * checkout, a chat outage and an email silence at the end (alerts, spirals, drops), garbage (dead letters), a
  * few stragglers sent after their minutes closed (late events), and two stored
  * calibrations, one of them active (tests/fixtures/calibrations.ts).
  *
@@ -87,6 +87,8 @@ async function build(dir: string): Promise<void> {
     incidents: [
       { kind: 'step', touchpoint: 'checkout', start: '60m', end: '100m', level: 0.5 },
       { kind: 'outage', channel: 'CHAT', start: '130m', end: '150m' },
+      // Still going at the end, so an alert is open when the data is read (the open-alerts panels need one).
+      { kind: 'silence', channel: 'EMAIL', start: '165m', end: '180m' },
     ],
   });
   const run = new SimulationRun(producer, simulate({ scenario }), { garbageTopic: config.touchpointsTopic, badEvery: 2000 });
